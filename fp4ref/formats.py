@@ -37,6 +37,7 @@ class Format:
     inf_code: int | None = None   # +Inf code, None if the format has no Inf
     frac_bits: int = 0            # kind="int": value = n * 2**-frac_bits
     int_min_used: bool = False    # kind="int": whether the most negative code (e.g. 0x80 = -2.0) is produced
+    code_limit: int | None = None # largest valid code (None: every code of `bits` bits); larger codes are invalid
     aliases: tuple[str, ...] = ()
     description: str = ""
     source: str = ""
@@ -87,6 +88,11 @@ class Format:
         return int(np.frexp(self.max)[1]) - 1
 
     @property
+    def n_codes(self) -> int:
+        """Number of valid codes (UE4M3 stores 8 bits but only 0x00-0x7F are codes)."""
+        return (self.code_limit + 1) if self.code_limit is not None else (1 << self.bits)
+
+    @property
     def has_nan(self) -> bool:
         return self.nan_code is not None
 
@@ -98,7 +104,7 @@ class Format:
     def specials(self) -> str:
         parts = []
         if self.nan_code is not None:
-            nans = [c for c in range(1 << self.bits) if np.isnan(self.values[c])]
+            nans = [c for c in range(self.n_codes) if np.isnan(self.values[c])]
             parts.append("NaN " + ",".join(f"0x{c:0{(self.bits + 3) // 4}X}" for c in nans))
         if self.inf_code is not None:
             parts.append(f"Inf 0x{self.inf_code:02X}")
@@ -113,8 +119,8 @@ class Format:
         side by side.
         """
         code = int(code)
-        if not 0 <= code < (1 << self.bits):
-            raise ValueError(f"code {code} out of range for {self.name} (0..{(1 << self.bits) - 1})")
+        if not 0 <= code < self.n_codes:
+            raise ValueError(f"code {code} out of range for {self.name} (0..{self.n_codes - 1})")
         if self.kind == "int":
             n = code - (1 << self.bits) if code & self.sign_bit else code
             if n == -(1 << (self.bits - 1)) and not self.int_min_used:
@@ -135,8 +141,8 @@ class Format:
 
 def _decode_table(f: Format) -> np.ndarray:
     n = 1 << f.bits
-    out = np.empty(n, dtype=np.float64)
-    for code in range(n):
+    out = np.empty(f.n_codes, dtype=np.float64)
+    for code in range(f.n_codes):
         if f.kind == "int":
             v = f.exact_value(code)
             out[code] = np.nan if v is None else float(v)
@@ -195,9 +201,10 @@ def all_formats() -> list[Format]:
 
 
 def _float(name, bits, ebits, mbits, bias, max_code, *, signed=True, nan_code=None, inf_code=None,
-           subnormals=True, has_zero=True, aliases=(), description="", source=""):
+           subnormals=True, has_zero=True, code_limit=None, aliases=(), description="", source=""):
     return register(Format(name=name, kind="float", bits=bits, ebits=ebits, mbits=mbits, bias=bias,
                            signed=signed, subnormals=subnormals, has_zero=has_zero, max_code=max_code,
+                           code_limit=code_limit,
                            nan_code=nan_code, inf_code=inf_code, aliases=aliases, description=description,
                            source=source))
 
@@ -221,7 +228,7 @@ E8M0 = _float("e8m0", 8, 8, 0, 127, 0xFE, signed=False, nan_code=0xFF, subnormal
               aliases=("ue8m0", "float8_e8m0fnu"),
               description="MX scale: 2^(code-127), code 0 = 2^-127, 0xFF NaN; no sign, no zero",
               source=_OCP + ".1 (E8M0)")
-UE4M3 = _float("ue4m3", 8, 4, 3, 7, 0x7E, signed=False, nan_code=0x7F,
+UE4M3 = _float("ue4m3", 8, 4, 3, 7, 0x7E, signed=False, nan_code=0x7F, code_limit=0x7F,
                aliases=("nvfp4-scale",),
                description="NVFP4 block scale: E4M3 with sign bit 0 (codes 0x00-0x7F), max 448, 0x7F NaN",
                source="NVIDIA NVFP4 (TransformerEngine transformer_engine/common/cast/nvfp4/)")
