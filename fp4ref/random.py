@@ -32,8 +32,8 @@ TransformerEngine (``transformer_engine/common/util/curanddx.hpp``, ``philox4x32
 offset in 128-bit blocks, not words: ``init(seed, subsequence, offset)`` starts at counter
 subsequence * 2**64 + offset and each ``generate4()`` returns one whole block (words x, y, z, w) then steps the
 counter. That stream is ``offset_unit="block"`` here (= curand's word offset 4 * offset, which curand_init can
-only reach for offset < 2**62). Its stochastic-rounding kernels use subsequence = linear thread index and
-(seed, offset) = rng_state[0], rng_state[1]. The block unit was read from TE's source; TE was not run (its
+only reach for offset < 2**62). Its NVFP4 quantize kernels, for example, take subsequence = linear thread index
+and (seed, offset) = (rng_state[0], rng_state[1]), and read a block's words x, y, z, w in that order. The block unit was read from TE's source; TE was not run (its
 SR kernels need sm_100) — its equivalence with the curand stream is arithmetic, and the block form is checked
 against curand's own words at block offsets up to 2**64 - 4 (reached with curand's skipahead).
 """
