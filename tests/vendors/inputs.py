@@ -30,7 +30,8 @@ Input sets (``build(name, dtype)``; dtype "float32" or "bfloat16", bfloat16 retu
   blocks' scales sit far below the tensor amax (NVFP4 scale underflow).
 - ``nvfp4_specials`` (16, 64): NaN, ±Inf, −0.0, zero, subnormal blocks (whole-tensor amax is NaN: every
   global-scale recipe sees it).
-- ``cast_<fmt>`` 1-D: element-cast probes for fmt in (e2m1, e2m3, e3m2, e4m3, e5m2, e8m0): every
+- ``cast_<fmt>`` 1-D: element-cast probes for fmt in (e2m1, e2m3, e3m2, e4m3, e5m2, e8m0, int8 = MXINT8
+  elements k/64): every
   representable value, every midpoint ±1 input ulp, overflow boundaries, ±Inf, ±NaN, ±0, input subnormals,
   FLT_MAX.
 
@@ -53,13 +54,15 @@ _FLOAT_FORMATS = {
     "e4m3": (4, 3, 7, 448.0),
     "e5m2": (5, 2, 15, 57344.0),
 }
-CAST_FORMATS = ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2", "e8m0")
+CAST_FORMATS = ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2", "e8m0", "int8")
 
 
 def format_values(fmt: str) -> np.ndarray:
     """Sorted non-negative finite magnitudes of an element format (float64, exact)."""
     if fmt == "e8m0":
         return np.array([2.0 ** e for e in range(-127, 128)])
+    if fmt == "int8":  # MXINT8 elements: k/64, k in [0, 127] (the negative side mirrors, plus -128/64)
+        return np.arange(128) / 64.0
     eb, mb, bias, vmax = _FLOAT_FORMATS[fmt]
     vals = set()
     for e in range(2 ** eb):
@@ -430,6 +433,9 @@ def _cast_values(fmt: str, dtype: str):
     signed = []
     for name, v in out:
         signed += [(name, v), ("neg " + name, -v)]
+    if fmt == "int8":  # the two's complement code 0x80 = -2.0 and its neighbourhood
+        signed += [("-2", -2.0), ("nextbelow -2", _step(-2.0, dtype, -1)), ("nextabove -2", _step(-2.0, dtype, +1)),
+                   ("-(2-1/128)", -(2.0 - 1 / 128))]
     signed += [("+0", 0.0), ("-0", -0.0), ("+inf", float("inf")), ("-inf", float("-inf")),
                ("+nan", float("nan")), ("-nan", -float("nan"))]
     return signed
