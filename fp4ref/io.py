@@ -16,7 +16,8 @@ Bit patterns: ``input_dtype="bfloat16"`` (or ``"float16"``, ``"float32"``) reint
 the same width as that type, for dumps that keep bfloat16 as uint16 because .npy cannot name bfloat16.
 
 Large inputs: :func:`open_tensor` memory-maps .npy, raw and .safetensors tensors read-only, and
-:func:`iter_row_chunks` walks such an array in bounded slices along axis 0.
+:func:`iter_row_chunks` given a spec maps one bounded piece along axis 0 at a time, so a 4 GiB input is checked
+or quantized in about ``max_bytes`` of resident memory.
 """
 from __future__ import annotations
 
@@ -204,10 +205,10 @@ def _npy_header(path: pathlib.Path) -> tuple[tuple[int, ...], bool, np.dtype, in
     return shape, fortran, dtype, offset
 
 
-def _load_npy(path: pathlib.Path, mmap: bool) -> np.ndarray:
+def _load_npy(path: pathlib.Path) -> np.ndarray:
     _npy_header(path)
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise TensorFileError(f"{path}: {e}") from None
 
@@ -259,7 +260,34 @@ def _safetensors_index(path: pathlib.Path) -> tuple[int, dict[str, dict]]:
     return 8 + n, header
 
 
-def _safetensors_tensor(spec: TensorSpec, mmap: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class _Located:
+    """Where one tensor's bytes lie in its file (.npy, .safetensors and raw files hold them contiguously)."""
+    path: pathlib.Path
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int
+    fortran: bool = False
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start:stop along axis 0, memory-mapped read-only (C order only; zero bytes: an empty array)."""
+        shape = (stop - start, *self.shape[1:])
+        row_bytes = math.prod(self.shape[1:]) * self.dtype.itemsize
+        if math.prod(shape) == 0:
+            return np.empty(shape, self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset + start * row_bytes, shape=shape)
+
+    def whole(self) -> np.ndarray:
+        if math.prod(self.shape) == 0 or not self.shape:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(math.prod(self.shape) * self.dtype.itemsize)
+            return np.frombuffer(data, dtype=self.dtype).reshape(self.shape).copy()
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape,
+                         order="F" if self.fortran else "C")
+
+
+def _safetensors_located(spec: TensorSpec) -> _Located:
     start, header = _safetensors_index(spec.path)
     key = _pick_key(sorted(header), spec)
     entry = header[key]
@@ -271,18 +299,10 @@ def _safetensors_tensor(spec: TensorSpec, mmap: bool) -> np.ndarray:
     begin, end = entry["data_offsets"]
     if end - begin != math.prod(shape) * dt.itemsize:
         raise TensorFileError(f"{spec.path}:{key}: {end - begin} data bytes for {shape} {entry['dtype']}")
-    if mmap and end > begin:
-        return np.memmap(spec.path, dtype=dt, mode="r", offset=start + begin, shape=shape)
-    with open(spec.path, "rb") as f:
-        f.seek(start + begin)
-        data = f.read(end - begin)
-    if len(data) != end - begin:
-        raise TensorFileError(f"{spec.path}:{key}: truncated ({len(data)} of {end - begin} bytes)")
-    return np.frombuffer(data, dtype=dt).reshape(shape).copy()
+    return _Located(spec.path, dt, shape, start + begin)
 
 
-# --- raw -----------------------------------------------------------------------------------------------------
-def _raw_tensor(spec: TensorSpec, dtype, shape, mmap: bool) -> np.ndarray:
+def _raw_located(spec: TensorSpec, dtype, shape) -> _Located:
     if dtype is None or shape is None:
         raise TensorFileError(f"{spec.path}: a raw file needs dtype= and shape= (it records neither)")
     dt, shape = _resolve_dtype(dtype, "dtype"), _shape(shape)
@@ -291,27 +311,26 @@ def _raw_tensor(spec: TensorSpec, dtype, shape, mmap: bool) -> np.ndarray:
     if actual != expected:
         raise TensorFileError(f"{spec.path}: shape {shape} of {dt} needs exactly {expected} bytes, "
                               f"file has {actual}")
-    if mmap and expected:
-        return np.memmap(spec.path, dtype=dt, mode="r", shape=shape)
-    return np.fromfile(spec.path, dtype=dt).reshape(shape)
+    return _Located(spec.path, dt, shape, 0)
+
+
+def _locate(s: TensorSpec, dtype, shape) -> _Located | None:
+    """The byte location of a .npy / .safetensors / raw tensor (None for .npz, whose members are zipped)."""
+    if s.kind == "raw":
+        return _raw_located(s, dtype, shape)
+    if s.kind == "npy":
+        npy_shape, fortran, dt, offset = _npy_header(s.path)
+        return _Located(s.path, dt, npy_shape, offset, fortran)
+    if s.kind == "safetensors":
+        return _safetensors_located(s)
+    return None
+
+
+def _where(s: TensorSpec) -> str:
+    return str(s.path) + (f":{s.key}" if s.key else "")
 
 
 # --- public readers ------------------------------------------------------------------------------------------
-def _read(spec, dtype, shape, input_dtype, mmap: bool) -> np.ndarray:
-    s = parse_spec(spec)
-    where = str(s.path) + (f":{s.key}" if s.key else "")
-    if s.kind == "raw":
-        arr = _raw_tensor(s, dtype, shape, mmap)
-        return _finish(arr, where, None, None, input_dtype)
-    if s.kind == "npy":
-        arr = _load_npy(s.path, mmap)
-    elif s.kind == "npz":
-        arr = _load_npz(s)
-    else:
-        arr = _safetensors_tensor(s, mmap)
-    return _finish(arr, where, dtype, shape, input_dtype)
-
-
 def read_tensor(spec, dtype=None, shape=None, input_dtype: str | None = None) -> np.ndarray:
     """Read one tensor fully into memory.
 
@@ -320,14 +339,32 @@ def read_tensor(spec, dtype=None, shape=None, input_dtype: str | None = None) ->
     assertion on what is stored. ``input_dtype``: ``"bfloat16"``, ``"float16"`` or ``"float32"`` reinterprets a
     same-width integer array as that type. Raises :class:`TensorFileError` on any mismatch or damage.
     """
-    return _read(spec, dtype, shape, input_dtype, mmap=False)
+    s = parse_spec(spec)
+    if s.kind == "raw":
+        return _finish(np.array(_raw_located(s, dtype, shape).whole()), _where(s), None, None, input_dtype)
+    if s.kind == "npy":
+        arr = _load_npy(s.path)
+    elif s.kind == "npz":
+        arr = _load_npz(s)
+    else:
+        arr = np.array(_safetensors_located(s).whole())
+    return _finish(arr, _where(s), dtype, shape, input_dtype)
 
 
 def open_tensor(spec, dtype=None, shape=None, input_dtype: str | None = None) -> np.ndarray:
-    """Like :func:`read_tensor`, but .npy, raw and .safetensors tensors come back as read-only memory maps, so
-    a tensor larger than memory can be streamed with :func:`iter_row_chunks`. (.npz members are compressed or
-    stored inside a zip and are read into memory.)"""
-    return _read(spec, dtype, shape, input_dtype, mmap=True)
+    """Like :func:`read_tensor`, but .npy, raw and .safetensors tensors come back as read-only memory maps
+    (nothing is read until used). .npz members live inside a zip and are read into memory.
+
+    To stream a tensor larger than memory, pass the spec to :func:`iter_row_chunks` rather than slicing one
+    big map: pages touched through a single map stay counted against the process until the map is dropped.
+    """
+    s = parse_spec(spec)
+    loc = _locate(s, dtype, shape)
+    if loc is None:
+        return _finish(_load_npz(s), _where(s), dtype, shape, input_dtype)
+    if s.kind == "raw":
+        dtype = shape = None  # they described the bytes; nothing stored to assert against
+    return _finish(loc.whole(), _where(s), dtype, shape, input_dtype)
 
 
 def list_tensors(path) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -358,23 +395,39 @@ def list_tensors(path) -> dict[str, tuple[tuple[int, ...], str]]:
     return {k: (tuple(v["shape"]), v["dtype"]) for k, v in sorted(header.items())}
 
 
-def iter_row_chunks(array: np.ndarray, *, max_bytes: int = 64 << 20,
-                    row_multiple: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, array[start:stop])`` slices along axis 0 of at most ``max_bytes`` each.
+def iter_row_chunks(source, *, max_bytes: int = 64 << 20, row_multiple: int = 1, dtype=None, shape=None,
+                    input_dtype: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, rows)`` pieces of a tensor along axis 0, each at most ``max_bytes`` (stored bytes).
 
-    ``row_multiple``: every slice but the last has a multiple of this many rows (a block or tile height), and a
-    slice is never smaller than that even if one row group exceeds ``max_bytes``. Slices of a memory map stay
-    memory maps, so the resident memory is bounded by what the caller keeps.
+    ``source``: a numpy array (pieces are views of it), or a tensor spec as for :func:`read_tensor` (with its
+    ``dtype`` / ``shape`` / ``input_dtype``). For a .npy (C order), .safetensors or raw spec every piece is its own
+    read-only memory map, so resident memory stays about ``max_bytes`` for any file size as long as the caller
+    drops each piece; an .npz member or a Fortran-ordered .npy is read whole first.
+    ``row_multiple``: every piece but the last holds a multiple of this many rows (a block or tile height); a
+    piece never holds fewer, even if that exceeds ``max_bytes``.
     """
-    if not isinstance(array, np.ndarray) or array.ndim == 0:
-        raise ValueError("array must be a numpy array with at least one dimension")
     for name, v in (("max_bytes", max_bytes), ("row_multiple", row_multiple)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if isinstance(source, np.ndarray):
+        if (dtype, shape, input_dtype) != (None, None, None):
+            raise ValueError("dtype, shape and input_dtype apply to a spec, not to an array")
+        array, loc = source, None
+    else:
+        array = open_tensor(source, dtype, shape, input_dtype)
+        loc = _locate(parse_spec(source), dtype, shape)
+        if loc is None or loc.fortran:
+            array, loc = np.array(array), None
+    if array.ndim == 0:
+        raise ValueError("a 0-d tensor has no rows to iterate")
     row_bytes = max(1, array.itemsize * math.prod(array.shape[1:]))
-    rows = max(row_multiple, (max_bytes // row_bytes) // row_multiple * row_multiple)
-    for start in range(0, array.shape[0], rows):
-        yield start, array[start:start + rows]
+    step = max(row_multiple, (max_bytes // row_bytes) // row_multiple * row_multiple)
+    for start in range(0, array.shape[0], step):
+        stop = min(start + step, array.shape[0])
+        if loc is None:
+            yield start, array[start:stop]
+        else:
+            yield start, _finish(loc.rows(start, stop), str(loc.path), None, None, input_dtype)
 
 
 # --- writers -------------------------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import pickle
+import subprocess
+import sys
 import tempfile
 
 import ml_dtypes
@@ -256,14 +259,45 @@ def test_iter_row_chunks_covers_every_row_once_in_bounded_slices(rows, cols, max
     assert seen == rows
 
 
-def test_iter_row_chunks_of_a_memory_map_yields_memory_maps(tmp_path):
-    a = np.arange(64 * 1024, dtype=np.uint8).reshape(256, 256)
+def test_iter_row_chunks_of_a_spec_maps_each_piece_separately(tmp_path):
+    a = np.arange(64 * 1024, dtype=np.uint16).reshape(256, 256)
     I.write_tensor(tmp_path / "big.npy", a)
-    m = I.open_tensor(tmp_path / "big.npy")
-    chunks = list(I.iter_row_chunks(m, max_bytes=4096, row_multiple=16))
-    assert [c.shape[0] for _, c in chunks] == [16] * 16
-    assert all(isinstance(c, np.memmap) for _, c in chunks)
-    assert np.concatenate([c for _, c in chunks]).tobytes() == a.tobytes()
+    I.write_tensor(tmp_path / "big.bin", a)
+    I.write_tensors(tmp_path / "big.safetensors", {"a": a, "b": a[:1]})
+    I.write_tensors(tmp_path / "big.npz", {"a": a})
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(a))
+    for spec, kw in [("big.npy", {}), ("big.safetensors:a", {}), ("big.npz", {}), ("fortran.npy", {}),
+                     ("big.bin", {"dtype": "uint16", "shape": (256, 256)})]:
+        chunks = list(I.iter_row_chunks(f"{tmp_path}/{spec}", max_bytes=8192, row_multiple=16, **kw))
+        assert [st for st, _ in chunks] == list(range(0, 256, 16)), spec
+        assert np.concatenate([c for _, c in chunks]).tobytes() == a.tobytes(), spec
+        mapped = spec.startswith("big.") and not spec.endswith(".npz")
+        assert all(isinstance(c, np.memmap) for _, c in chunks) == mapped, spec
+    bf = list(I.iter_row_chunks(tmp_path / "big.npy", input_dtype="bfloat16", max_bytes=1 << 20))
+    assert len(bf) == 1 and bf[0][1].dtype == BF16 and bf[0][1].tobytes() == a.tobytes()
+    with pytest.raises(ValueError, match="apply to a spec"):
+        next(I.iter_row_chunks(a, input_dtype="bfloat16"))
+
+
+def test_streaming_a_large_npy_keeps_resident_memory_bounded(tmp_path):
+    """A 1 GiB (sparse) .npy is summed piece by piece with peak RSS far below its size."""
+    p = tmp_path / "big.npy"
+    with open(p, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (262144, 1024)})
+        f.truncate(f.tell() + (1 << 30))
+    code = (
+        "import resource, sys, numpy as np\n"
+        "from fp4ref import io as I\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "rows = sum(c.shape[0] for _, c in I.iter_row_chunks(sys.argv[1], max_bytes=32 << 20) if c.sum() == 0)\n"
+        "print(rows, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n"
+    )
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout.split()
+    rows, grown_mib = int(out[0]), int(out[1])
+    assert rows == 262144
+    assert grown_mib < 256, f"resident memory grew by {grown_mib} MiB while streaming 1024 MiB"
 
 
 # --- writers -----------------------------------------------------------------------------------------------------
