@@ -5,12 +5,13 @@ axis and never reorders anything else.
 
 FP4 (two codes per byte), ``nibble_order``:
 - ``"low"`` (default): element ``2k`` in bits 3:0 and element ``2k+1`` in bits 7:4 of byte ``k``. This is the
-  memory order of torchao (``pack_uint4`` in ``torchao/prototype/mx_formats/kernels.py``, run: 0.18.0),
-  TransformerEngine, Triton and the cuBLAS/CUTLASS block-scaled GEMM operands.
+  memory order of torchao (``pack_uint4`` in ``torchao/prototype/mx_formats/kernels.py``; run here, 0.18.0,
+  fixture tests/data/torchao_packing.npz) and, per docs/semantics.md D-16 (not run here), TransformerEngine,
+  Triton and the cuBLAS/CUTLASS block-scaled GEMM operands. (Older torchao releases packed element 0 high.)
 - ``"high"``: element ``2k`` in bits 7:4. This is the register order of the PTX instruction
   ``cvt.rn.satfinite.e2m1x2.f32 d, a, b``, which stores ``a`` in ``d[7:4]`` and ``b`` in ``d[3:0]``
-  (PTX ISA 8.6+, "Data Movement and Conversion Instructions: cvt", Semantics), so a kernel that passes
-  ``(x[2k], x[2k+1])`` as ``(a, b)`` writes this order.
+  (PTX ISA 8.6+, "Data Movement and Conversion Instructions: cvt", Semantics; sm_100+, not run here), so a
+  kernel that passes ``(x[2k], x[2k+1])`` as ``(a, b)`` writes this order.
 
 FP6 (four codes in three bytes), ``fp6_layout``:
 - ``"lsb-first"`` (default): the three bytes are read as one little-endian 24-bit word and element ``i`` of the
