@@ -1,7 +1,7 @@
 """Capture torch's element casts (float32/bfloat16 -> float8_e4m3fn, float8_e5m2, float8_e8m0fnu, float4).
 
 Run: /root/venv-peers/bin/python tests/vendors/capture_torch.py [--device cpu|cuda] [--out DIR]
-Writes vendor_torch_<device>_cast_<fmt>_from_<dtype>.npz (see tests/vendors/_common.py for the schema).
+Writes vendor_<name>_cast_<fmt>_from_<dtype>.npz (name defaults to torch_<device>) (see tests/vendors/_common.py for the schema).
 The call captured is exactly ``torch.tensor(x, device=device).to(torch_dtype)``; codes are the result's bytes
 (``.view(torch.uint8)``), dequant is ``result.to(torch.float32)``.
 """
@@ -39,8 +39,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--name", default=None, help="vendor name in the file names (default torch_<device>)")
     args = ap.parse_args(argv)
     dev = args.device
+    vendor = args.name or f"torch_{dev}"
     dev_name = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
     written, failures = [], {}
     for fmt, tname in TARGETS.items():
@@ -71,7 +73,7 @@ def main(argv=None):
                 "rounding": "vendor default (observed)", "observed_special_codes": probes,
                 "labels_note": "inputs.row_labels('cast_%s', '%s') names each element" % (fmt, dt),
             }
-            written.append(_common.save(f"torch_{dev}", f"cast_{fmt}_from_{'f32' if dt == 'float32' else 'bf16'}",
+            written.append(_common.save(vendor, f"cast_{fmt}_from_{'f32' if dt == 'float32' else 'bf16'}",
                                         x=x, codes=codes, dequant=back, meta=meta, out_dir=args.out))
     for p in written:
         print("wrote", p)
