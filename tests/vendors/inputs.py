@@ -14,7 +14,8 @@ Input sets (``build(name, dtype)``; dtype "float32" or "bfloat16", bfloat16 retu
     F in (e2m1, e2m3, e3m2, e4m3, e5m2), every representable magnitude, every midpoint between neighbours
     (including the overflow midpoint max + ulp/2) and the next input-dtype value below and above each
     midpoint, all times 2^k, with alternating signs. The anchor ``max_F·2^k`` makes the FLOOR, RCEIL and EVEN
-    scales all exactly 2^k, so after scaling the values sit exactly on F's ties (±1 input ulp).
+    scales all exactly 2^k, so after scaling the values sit exactly on F's ties (±1 input ulp). A last block
+    that runs out of values is padded with zeros of alternating sign (so these blocks also carry -0.0).
   * scale-edge blocks: amax ``A`` = 2^k, nextbelow(2^k), nextabove(2^k) for k from the fp32 subnormal range to
     2^127; ``max_F·2^k`` ± 1 ulp (RCEIL thresholds); ``(2 - 2^-m)·2^k`` ± 1 ulp (EVEN thresholds for m
     element mantissa bits); 1.5·2^127, 1.75·2^127 ± 1 ulp, FLT_MAX. Other elements are fixed fractions of A.
