@@ -25,7 +25,7 @@ ALLOWED_INPUT = "float64, float32, float16, bfloat16 (ml_dtypes) or an ml_dtypes
 def as_float_array(x, name: str = "x") -> np.ndarray:
     """x as an array of a float type whose every value float64 holds exactly; anything else is an error."""
     if isinstance(x, (bool, int, np.integer)) and not isinstance(x, np.floating):
-        raise TypeError(f"{name} is an integer ({x!r}); pass floats ({ALLOWED_INPUT})")
+        raise TypeError(f"{name} is an integer ({x!r}); allowed: {ALLOWED_INPUT}")
     a = np.asarray(x)
     dt = a.dtype
     if dt in (np.float64, np.float32, np.float16) or dt in _ML_FLOATS:

@@ -10,6 +10,8 @@ Both implement the semantics documented in :func:`fp4ref.cast.encode` from the p
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
+from bisect import bisect_right
 
 import numpy as np
 from numba import njit
@@ -44,6 +46,7 @@ def _policy_codes(fmt, nan, neg_zero, negative, zero, overflow):
     return nan_codes, negz, neg, zc, R.overflow_name(overflow, fmt)
 
 
+@lru_cache(maxsize=None)
 def _grid(fmt):
     """Sorted (value, code) of every finite value, with the overflow sentinel(s) beyond ±max."""
     pts = []
@@ -67,7 +70,7 @@ def _grid(fmt):
             pts.append((-(top + ulp), _OVF))
     if not fmt.has_zero:
         pts.append((Fraction(0), _NIL))
-    return sorted(pts, key=lambda p: p[0])
+    return tuple(sorted(pts, key=lambda p: p[0]))
 
 
 def _parity(fmt, code):
@@ -108,7 +111,7 @@ def exact_encode(x, fmt, rounding="nearest-even", overflow="saturate", nan=None,
     sentinels = [v for v, c in grid if c == _OVF]
     if x >= max(sentinels) or (x < 0 and x <= min(sentinels)):
         return _overflow(fmt, sign, ovf, mode)
-    lo_i = max(i for i, v in enumerate(vals) if v <= x)
+    lo_i = bisect_right(vals, x) - 1
     if vals[lo_i] == x:
         chosen = grid[lo_i][1]
     else:
@@ -142,6 +145,18 @@ def exact_encode(x, fmt, rounding="nearest-even", overflow="saturate", nan=None,
     return chosen
 
 
+def exact_neighbours(x: Fraction, fmt):
+    """((lo, code), (hi, code), tie) around finite x; code None marks the overflow grid point beyond max."""
+    fmt = _formats.get(fmt)
+    grid = [(v, None if c == _OVF else (0 if c == _NIL else c)) for v, c in _grid(fmt)]
+    lower = [p for p in grid if p[0] <= x]
+    upper = [p for p in grid if p[0] >= x]
+    lo = lower[-1] if lower else None
+    hi = upper[0] if upper else None
+    tie = lo is not None and hi is not None and lo != hi and x - lo[0] == hi[0] - x
+    return lo, hi, tie
+
+
 def _overflow(fmt, sign, ovf, mode, inf_input=False):
     toward0 = mode == "toward-zero" or (mode == "toward-positive" and sign < 0) or \
         (mode == "toward-negative" and sign > 0)
@@ -162,27 +177,49 @@ def _overflow(fmt, sign, ovf, mode, inf_input=False):
 # --- integer reference on the exact significand (Numba) -------------------------------------------------------
 
 def bits_tables(fmt):
-    """(pos_values, pos_codes, neg_magnitudes, neg_codes) sorted by magnitude: the code of every finite value."""
+    """Code of every grid point n * 2^qe the reference can produce, as (qe0, pos[qe-qe0, n], neg[qe-qe0, n]).
+
+    Built by matching exact values against the Fraction decode of every code: _OVF beyond max, _NIL for a zero
+    the format lacks.
+    """
     pos, neg = {}, {}
     for c in range(fmt.n_codes):
         v = fmt.exact_value(c)
         if v is None:
             continue
         if v > 0 or (v == 0 and not (fmt.kind == "float" and c & fmt.sign_bit)):
-            pos[float(v)] = c
+            pos[v] = c
         if v < 0 or (v == 0 and fmt.signed and (fmt.kind == "int" or c & fmt.sign_bit)):
-            neg[float(-v)] = c
-    pv = np.array(sorted(pos), np.float64)
-    nv = np.array(sorted(neg), np.float64)
-    return (pv, np.array([pos[v] for v in pv], np.int64), nv, np.array([neg[v] for v in nv], np.int64))
+            neg[-v] = c
+    if fmt.kind == "int":
+        qes = [-fmt.frac_bits]
+        nmax = (1 << (fmt.bits - 1)) + 1
+    else:
+        top = max(pos)
+        qe_top = max(e for e in range(-300, 300) if Fraction(2) ** e <= top) - fmt.mbits
+        qes = list(range(fmt.emin - fmt.mbits, qe_top + 1))
+        nmax = 1 << (fmt.mbits + 1)
+    tabs = []
+    for d in (pos, neg):
+        t = np.full((len(qes), nmax + 1), _OVF, np.int64)
+        for i, qe in enumerate(qes):
+            for n in range(nmax + 1):
+                v = n * Fraction(2) ** qe
+                if v in d:
+                    t[i, n] = d[v]
+                elif v == 0:
+                    t[i, n] = _NIL
+        tabs.append(t)
+    return qes[0], tabs[0], tabs[1]
 
 
 def bits_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg_zero="keep", negative=None,
                 zero=None):
-    """The integer reference's own parameter vector (independent of fp4ref.cast.cast_params)."""
+    """The integer reference's own parameter vector and tables (independent of fp4ref.cast.cast_params)."""
     fmt = _formats.get(fmt)
     (nan_p, nan_n), negz, neg_code, zero_code, ovf = _policy_codes(fmt, nan, neg_zero, negative, zero, overflow)
     none = -1
+    qe0, tpos, tneg = bits_tables(fmt)
     q = np.array([
         R.mode_id(rounding), 1 if fmt.kind == "int" else 0, fmt.mbits, fmt.emin, fmt.frac_bits,
         int(fmt.signed), int(fmt.has_zero), fmt.max_code, fmt.sign_bit,
@@ -191,9 +228,9 @@ def bits_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg
         {"saturate": 0, "nan": 1, "inf": 2}[ovf], -1 if fmt.nan_code is None else fmt.nan_code,
         -1 if fmt.inf_code is None else fmt.inf_code, (fmt.max_code + 1) & 1,
         (1 << fmt.bits) - ((1 << (fmt.bits - 1)) if fmt.int_min_used else fmt.max_code) if fmt.kind == "int" else 0,
+        qe0,
     ], np.int64)
-    pv, pc, nv, nc = bits_tables(fmt)
-    return q, pv, pc, nv, nc
+    return q, tpos, tneg
 
 
 @njit(cache=True)
@@ -206,21 +243,24 @@ def _bitlen(v):
 
 
 @njit(cache=True)
-def _lookup(tv, tc, v, ovf_parity):
-    """(code, parity) of magnitude v: _OVF beyond the table's top, _NIL for a zero the table lacks."""
-    if v > tv[-1]:
+def _lookup(t, qi, n, ovf_parity):
+    """(code, parity) of grid point n * 2^(qe0 + qi)."""
+    if qi >= t.shape[0] or n >= t.shape[1]:
         return _OVF, ovf_parity
-    i = np.searchsorted(tv, v)
-    if i < tv.size and tv[i] == v:
-        return tc[i], tc[i] & 1
-    if v == 0.0:
-        return _NIL, 0
-    return -999, 0  # not on the grid: a bug the tests will see
+    c = t[qi, n]
+    if c == _OVF:
+        return c, ovf_parity
+    if c == _NIL:
+        return c, 0
+    return c, c & 1
 
 
 @njit(cache=True)
-def bits_encode(neg, is_nan, is_inf, sig, ex, q, pv, pc, nv, nc):
-    """Code of (-1)^neg * sig * 2^ex (sig > 0 integer, or a special), -1 where a policy raises."""
+def bits_encode(neg, is_nan, is_inf, sig, ex, q, tpos, tneg, lg=None):
+    """Code of (-1)^neg * sig * 2^ex (sig > 0 integer, or a special), -1 where a policy raises.
+
+    lg, if given, is floor(log2(sig * 2^ex)) (known from a normal input's exponent field).
+    """
     mode, is_int, mbits, emin, frac_bits = q[0], q[1], q[2], q[3], q[4]
     signed, has_zero, max_code, sign_bit = q[5], q[6], q[7], q[8]
     ovf = q[14]
@@ -232,9 +272,10 @@ def bits_encode(neg, is_nan, is_inf, sig, ex, q, pv, pc, nv, nc):
         return q[11] if neg else 0
     if neg and signed == 0:
         return q[12]
-    tv, tc = (nv, nc) if neg else (pv, pc)
+    t = tneg if neg else tpos
     if not is_inf:
-        lg = ex + _bitlen(sig) - 1
+        if lg is None:
+            lg = ex + _bitlen(sig) - 1
         if is_int == 1:
             qe = -frac_bits
         else:
@@ -245,17 +286,17 @@ def bits_encode(neg, is_nan, is_inf, sig, ex, q, pv, pc, nv, nc):
             cmp, inexact = 1, True
         else:
             if shift <= 0:
-                n, rem, cmp, inexact = sig << (-shift), 0, -1, False
+                n, cmp, inexact = sig << (-shift), -1, False
             elif shift >= 63:
-                n, rem, cmp, inexact = 0, sig, -1, True
+                n, cmp, inexact = 0, -1, True
             else:
                 n = sig >> shift
                 rem = sig - (n << shift)
                 half = np.int64(1) << (shift - 1)
                 cmp = -1 if rem < half else (0 if rem == half else 1)
                 inexact = rem != 0
-            lo_c, lo_p = _lookup(tv, tc, np.ldexp(np.float64(n), qe), q[17])
-            hi_c, hi_p = _lookup(tv, tc, np.ldexp(np.float64(n + 1), qe), q[17])
+            lo_c, lo_p = _lookup(t, qe - q[19], n, q[17])
+            hi_c, hi_p = _lookup(t, qe - q[19], n + 1, q[17])
         if not inexact:
             c = lo_c
         elif mode <= 2 and cmp != 0:
@@ -293,15 +334,15 @@ def bits_encode(neg, is_nan, is_inf, sig, ex, q, pv, pc, nv, nc):
 
 @njit(cache=True)
 def split_f32(b):
-    """(neg, is_nan, is_inf, sig, ex) of float32 bits b: value = sig * 2^ex."""
+    """(neg, is_nan, is_inf, sig, ex, lg) of float32 bits b: value = sig * 2^ex, lg = floor(log2 value)."""
     neg = (b >> 31) & 1 == 1
-    e = (b >> 23) & 0xFF
+    e = np.int64((b >> 23) & 0xFF)
     m = np.int64(b & 0x7FFFFF)
     if e == 0xFF:
-        return neg, m != 0, m == 0, np.int64(1), 0
+        return neg, m != 0, m == 0, np.int64(1), np.int64(0), np.int64(0)
     if e == 0:
-        return neg, False, False, m, -149
-    return neg, False, False, m | (1 << 23), np.int64(e) - 150
+        return neg, False, False, m, np.int64(-149), np.int64(-149) + _bitlen(m) - 1
+    return neg, False, False, m | (1 << 23), e - 150, e - 127
 
 
 @njit(cache=True)
@@ -310,24 +351,24 @@ def split_f64(b):
     e = np.int64((b >> 52) & 0x7FF)
     m = np.int64(b & 0xFFFFFFFFFFFFF)
     if e == 0x7FF:
-        return neg, m != 0, m == 0, np.int64(1), 0
+        return neg, m != 0, m == 0, np.int64(1), np.int64(0), np.int64(0)
     if e == 0:
-        return neg, False, False, m, -1074
-    return neg, False, False, m | (np.int64(1) << 52), e - 1075
+        return neg, False, False, m, np.int64(-1074), np.int64(-1074) + _bitlen(m) - 1
+    return neg, False, False, m | (np.int64(1) << 52), e - 1075, e - 1023
 
 
 @njit(cache=True)
-def bits_encode_f64_array(bits, out, q, pv, pc, nv, nc):
+def bits_encode_f64_array(bits, out, q, tpos, tneg):
     for i in range(bits.size):
-        neg, is_nan, is_inf, sig, ex = split_f64(bits[i])
-        out[i] = bits_encode(neg, is_nan, is_inf, sig, ex, q, pv, pc, nv, nc)
+        neg, is_nan, is_inf, sig, ex, lg = split_f64(bits[i])
+        out[i] = bits_encode(neg, is_nan, is_inf, sig, ex, q, tpos, tneg, lg)
 
 
 def bits_encode_array(x, fmt, **policies) -> np.ndarray:
     """Integer-reference codes of an array (any float dtype; widened exactly to float64 first)."""
     x = np.asarray(x)
-    q, pv, pc, nv, nc = bits_params(fmt, **policies)
+    q, tpos, tneg = bits_params(fmt, **policies)
     bits = np.ascontiguousarray(x.astype(np.float64)).reshape(-1).view(np.uint64)
     out = np.empty(bits.size, np.int64)
-    bits_encode_f64_array(bits, out, q, pv, pc, nv, nc)
+    bits_encode_f64_array(bits, out, q, tpos, tneg)
     return out.reshape(x.shape)

@@ -9,6 +9,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .bits import f64_as_u64, u64_as_f64
+
 # fp: format description (int64 array), built by fp4ref.cast.cast_params
 F_KIND, F_BITS, F_MBITS, F_BIAS, F_EMIN, F_SIGNED, F_HAS_ZERO, F_MAX_CODE, F_SIGN_BIT, F_FRAC_BITS, \
     F_MAX_NEG, F_NAN_CODE, F_INF_CODE, F_LEN = range(14)
@@ -76,13 +78,18 @@ def encode_one(x, fp, pol):
             return ((1 << fp[F_BITS]) - n) & ((1 << fp[F_BITS]) - 1)
         return n
     mbits = fp[F_MBITS]
-    e = math.frexp(a)[1] - 1
+    # binade exponent from the float64 exponent field; float64 subnormals (< 2^-1022) clamp to EMIN (>= -127)
+    e = np.int64((f64_as_u64(a) >> 52) & 0x7FF) - 1023
     if e < fp[F_EMIN]:
         e = fp[F_EMIN]
-    s = math.ldexp(a, mbits - e)
-    n = np.int64(math.floor(s))
+    if e > 256:
+        e, s = 256, 0.0  # far beyond every format's max (all < 2^129): overflows below
+        n = np.int64(2) << mbits
+    else:
+        s = a * u64_as_f64(np.uint64(1023 + mbits - e) << np.uint64(52))  # exact: a power-of-two scaling
+        n = np.int64(math.floor(s))
     f = s - n
-    if f != 0.0:
+    if f != 0.0 and e < 256:
         if mbits > 0:
             odd = (n & 1) == 1
         else:
