@@ -1,0 +1,566 @@
+"""Numba loops for the block Walsh–Hadamard transform (fast path). No public API; see fp4ref.hadamard.
+
+Arrays arrive flat, in C order of a 3-D view (pre, m, post): the transform runs along the middle axis in
+blocks of n = 2^k consecutive elements. Block number idx = row * post + c with row = pre_index * (m / n) +
+block_along_axis; element i of it sits at row * n * post + c + i * post. Each block is computed on its own
+(prange over chunks of blocks), so the result bits do not depend on the number of threads. post == 1 (the
+transform axis is the last one) has its own loop with unit stride and n = 16 spelled out, which lets LLVM
+unroll and vectorise the hot path.
+
+Exact mode, per block:
+- tier 1 (float32 containers): the Sylvester butterfly in float64 is exact when every intermediate is a
+  multiple of the block's smallest quantum 2^q and below 2^(q+53). All inputs are multiples of
+  2^(e(amin) - 23) (float32 precision 24; float32 subnormals are multiples of 2^-149, which still qualifies)
+  and every intermediate is below n * 2^(e(amax)+1), so e(amax) - e(amin) + 24 + k <= 53 certifies it.
+- tier 2 (everything else finite): the same butterfly on multi-limb integers (32-bit limbs in int64, so k <= 12
+  stages of growth cannot overflow), exact for any finite float64 input.
+Then one rounding: with n a power of 4 the scale 2^(-k/2) only shifts the exponent, so the exact float64 value
+(tier 1) is rounded directly (float32: the hardware float64 -> float32 conversion, itself one correct
+rounding), or the exact integer is (tier 2). With n = 2 * 4^j the scale has a factor 1/sqrt(2): the value is
+estimated in float64 with a bounded error and rounded when no rounding midpoint lies within the error;
+otherwise the block is flagged and fp4ref.hadamard recomputes it with Python integers (math.isqrt).
+
+Output formats are IEEE-style binary formats given by (p, ebits): precision with the hidden bit, exponent
+bits; bias 2^(ebits-1) - 1. Results are written as bit patterns.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
+MASK32 = 0xFFFFFFFF
+MASK52 = (1 << 52) - 1
+DBL_MAX = 1.7976931348623157e308
+FLT_MAX = 3.4028234663852886e38
+CERT_NONE, CERT_EXACT, CERT_SPECIAL = 0, 1, 2
+CHUNK = 64                       # blocks per prange work unit; any value gives the same bits
+IRR_MARGIN = 16                  # units of the float64 estimate's last place; its error is below 4 (round_irr)
+
+
+@njit(cache=True, inline="always")
+def bit_length(a):
+    """Number of bits of 0 <= a < 2^63."""
+    b = 0
+    if a >> 32:
+        a >>= 32
+        b += 32
+    if a >> 16:
+        a >>= 16
+        b += 16
+    if a >> 8:
+        a >>= 8
+        b += 8
+    if a >> 4:
+        a >>= 4
+        b += 4
+    if a >> 2:
+        a >>= 2
+        b += 2
+    if a >> 1:
+        a >>= 1
+        b += 1
+    return b + a
+
+
+@njit(cache=True, inline="always")
+def popcount_parity(a):
+    a ^= a >> 16
+    a ^= a >> 8
+    a ^= a >> 4
+    a ^= a >> 2
+    a ^= a >> 1
+    return a & 1
+
+
+@njit(cache=True, inline="always")
+def encode(neg, N, qe, p, ebits):
+    """Bits of (-1)^neg * N * 2^qe in the (p, ebits) format; N < 2^p or N == 2^p (a carry); inf on overflow."""
+    mb = p - 1
+    bias = (1 << (ebits - 1)) - 1
+    sbit = np.int64(neg) << (mb + ebits)
+    if N == 0:
+        return sbit
+    if N >= (np.int64(1) << p):
+        N >>= 1
+        qe += 1
+    if N >= (np.int64(1) << mb):
+        e = qe + mb
+        if e > bias:
+            return sbit | (np.int64((1 << ebits) - 1) << mb)
+        return sbit | (np.int64(e + bias) << mb) | (N - (np.int64(1) << mb))
+    return sbit | N  # subnormal: qe is emin - mb here
+
+
+@njit(cache=True, inline="always")
+def nan_bits(p, ebits):
+    """The canonical quiet NaN: positive, top mantissa bit set (0x7FC00000 in float32, 0x7FC0 in bfloat16)."""
+    return (np.int64((1 << ebits) - 1) << (p - 1)) | (np.int64(1) << (p - 2))
+
+
+@njit(cache=True, inline="always")
+def inf_bits(neg, p, ebits):
+    return (np.int64(neg) << (p - 1 + ebits)) | (np.int64((1 << ebits) - 1) << (p - 1))
+
+
+@njit(cache=True, inline="always")
+def round_int(A, t, sticky, p, ebits):
+    """Round-to-nearest-even of (A + d) * 2^t, 0 < A < 2^62, d = 0 (sticky False) or 0 < d < 1 (sticky True).
+
+    Returns (N, qe): the result is N * 2^qe (N may be 2^p after a carry; encode renormalises it).
+    """
+    emin = 2 - (1 << (ebits - 1))
+    e = t + bit_length(A) - 1
+    qe = max(e, emin) - (p - 1)
+    s = qe - t
+    if s <= 0:
+        return A << (-s), qe
+    if s >= 63:
+        return np.int64(0), qe
+    N = A >> s
+    rem = A - (N << s)
+    half = np.int64(1) << (s - 1)
+    if rem > half or (rem == half and (sticky or (N & 1) == 1)):
+        N += 1
+    return N, qe
+
+
+@njit(cache=True, inline="always")
+def round_f64_bits(z, p, ebits):
+    """Bits of the round-to-nearest-even of a finite float64 z (one rounding of z's exact value)."""
+    if p == 24 and ebits == 8:
+        # float64 -> float32 conversion is IEEE round-to-nearest-even (overflow, subnormals included)
+        return np.int64(np.float32(z).view(np.uint32))
+    zb = np.float64(z).view(np.int64)
+    neg = zb < 0
+    mag = zb & 0x7FFFFFFFFFFFFFFF
+    ef = mag >> 52
+    if p == 8 and ebits == 8 and ef >= 897:
+        # bfloat16, |z| >= 2^-126: round the float64 fraction at its bit 45 (carries run into the exponent)
+        r = mag + ((np.int64(1) << 44) - 1) + ((mag >> 45) & 1)
+        e = (r >> 52) - 896
+        if e >= 255:
+            return inf_bits(neg, 8, 8)
+        return (np.int64(neg) << 15) | (e << 7) | ((r >> 45) & 0x7F)
+    if mag == 0:
+        return np.int64(neg) << (p - 1 + ebits)
+    if ef == 0:
+        A = mag
+        t = np.int64(-1074)
+    else:
+        A = (mag & MASK52) | (np.int64(1) << 52)
+        t = ef - 1075
+    N, qe = round_int(A, t, False, p, ebits)
+    return encode(neg, N, qe, p, ebits)
+
+
+@njit(cache=True, inline="always")
+def round_irr(A, t, p, ebits):
+    """Round-to-nearest-even of x = (A + d) * 2^t / sqrt(2), 0 < A < 2^62, 0 <= d < 1 (d > 0 only if A >= 2^61).
+
+    Returns (N, qe, decided). r = fl(fl(A) * fl(1/sqrt 2)) has relative error below 3 * 2^-53, d adds at most
+    2^-61 relative, so |r - x| < 2^-51 * r: under 4 units of r's last place. x is irrational (never a tie);
+    the rounding is decided when r's remainder is more than IRR_MARGIN units away from the midpoint.
+    """
+    r = np.float64(A) * INV_SQRT2
+    rb = np.float64(r).view(np.int64)
+    R = (rb & MASK52) | (np.int64(1) << 52)
+    tr = t + ((rb >> 52) & 0x7FF) - 1075
+    emin = 2 - (1 << (ebits - 1))
+    qe = max(tr + 52, emin) - (p - 1)
+    s = qe - tr
+    if s >= 63:
+        return np.int64(0), qe, True
+    N = R >> s
+    rem = R - (N << s)
+    half = np.int64(1) << (s - 1)
+    if abs(rem - half) <= IRR_MARGIN:
+        return N, qe, False
+    if rem > half:
+        N += 1
+    return N, qe, True
+
+
+@njit(cache=True, inline="always")
+def butterfly_f64(v, n):
+    """In place: v <- H v with H[i, j] = (-1)^popcount(i & j) (Sylvester order)."""
+    h = 1
+    while h < n:
+        for i in range(0, n, 2 * h):
+            for j in range(i, i + h):
+                a = v[j]
+                b = v[j + h]
+                v[j] = a + b
+                v[j + h] = a - b
+        h *= 2
+
+
+@njit(cache=True)
+def special_block(v, sg, srow, n, inverse, p, ebits, o, off, st):
+    """Blocks with NaN/Inf or all zeros: IEEE sum semantics per output, which no summation order changes.
+
+    NaN if any input is NaN or the infinite terms of an output have both signs; else +-Inf if there is one;
+    else (all inputs zero) -0 when every term is -0, +0 otherwise. v carries the input signs already.
+    """
+    has_nan = False
+    for i in range(n):
+        if v[i] != v[i]:
+            has_nan = True
+    for j in range(n):
+        if has_nan:
+            o[off + j * st] = nan_bits(p, ebits)
+            continue
+        pos = False
+        neg = False
+        allnegzero = True
+        for i in range(n):
+            tn = (math.copysign(1.0, v[i]) < 0.0) != (popcount_parity(i & j) == 1)
+            if inverse and sg[srow, j] < 0:
+                tn = not tn
+            if math.isinf(v[i]):
+                if tn:
+                    neg = True
+                else:
+                    pos = True
+            if not tn:
+                allnegzero = False
+        if pos and neg:
+            o[off + j * st] = nan_bits(p, ebits)
+        elif pos or neg:
+            o[off + j * st] = inf_bits(neg, p, ebits)
+        else:
+            o[off + j * st] = np.int64(allnegzero) << (p - 1 + ebits)
+
+
+@njit(cache=True)
+def limb_block(v, sg, srow, n, k, inverse, p, ebits, o, off, st):
+    """Tier 2: exact multi-limb integer butterfly of finite v (signs applied). Returns 1 if undecided."""
+    mant = np.empty(n, np.int64)
+    expo = np.empty(n, np.int64)
+    qmin = np.int64(1 << 20)
+    top = np.int64(-(1 << 20))
+    for i in range(n):
+        b = np.float64(v[i]).view(np.int64)
+        ef = (b >> 52) & 0x7FF
+        m = b & MASK52
+        if ef == 0:
+            e = np.int64(-1074)
+        else:
+            m |= np.int64(1) << 52
+            e = ef - 1075
+        mant[i] = m
+        expo[i] = e
+        if m != 0:
+            qmin = min(qmin, e)
+            top = max(top, e + 53)
+    L = (top - qmin + k + 1) // 32 + 3
+    T = np.zeros((n, L), np.int64)
+    for i in range(n):
+        m = mant[i]
+        if m == 0:
+            continue
+        sh = expo[i] - qmin
+        li = sh >> 5
+        off_b = sh & 31
+        lo = (m & MASK32) << off_b
+        hi = (m >> 32) << off_b
+        sgn = -1 if v[i] < 0.0 else 1
+        T[i, li] += sgn * (lo & MASK32)
+        T[i, li + 1] += sgn * ((lo >> 32) + (hi & MASK32))
+        T[i, li + 2] += sgn * (hi >> 32)
+    h = 1
+    while h < n:
+        for i0 in range(0, n, 2 * h):
+            for a in range(i0, i0 + h):
+                for l in range(L):
+                    x = T[a, l]
+                    y = T[a + h, l]
+                    T[a, l] = x + y
+                    T[a + h, l] = x - y
+        h *= 2
+    undecided = 0
+    irr = (k & 1) == 1
+    for j in range(n):
+        c = np.int64(0)
+        for l in range(L):
+            x = T[j, l] + c
+            T[j, l] = x & MASK32
+            c = x >> 32
+        neg = c < 0
+        if neg:  # two's complement over the limbs: negate and renormalise
+            c = np.int64(0)
+            for l in range(L):
+                x = -T[j, l] + c
+                T[j, l] = x & MASK32
+                c = x >> 32
+        hi_l = -1
+        for l in range(L - 1, -1, -1):
+            if T[j, l] != 0:
+                hi_l = l
+                break
+        if hi_l < 0:
+            o[off + j * st] = 0  # exact cancellation of nonzero terms: +0 (IEEE round-to-nearest)
+            continue
+        total = 32 * hi_l + bit_length(T[j, hi_l])
+        shift = max(total - 62, 0)
+        A = np.int64(0)
+        sticky = False
+        for l in range(hi_l, -1, -1):
+            lo_bit = 32 * l
+            if lo_bit >= shift:
+                A |= T[j, l] << (lo_bit - shift)
+            elif lo_bit + 32 > shift:
+                d = shift - lo_bit
+                A |= T[j, l] >> d
+                if (T[j, l] & ((np.int64(1) << d) - 1)) != 0:
+                    sticky = True
+            elif T[j, l] != 0:
+                sticky = True
+        t = qmin + shift - k // 2
+        if inverse and sg[srow, j] < 0:
+            neg = not neg
+        if irr:
+            N, qe, ok = round_irr(A, t, p, ebits)
+            if not ok:
+                undecided = 1
+        else:
+            N, qe = round_int(A, t, sticky, p, ebits)
+        o[off + j * st] = encode(neg, N, qe, p, ebits)
+    return undecided
+
+
+@njit(cache=True)
+def round_block(v, scale, sg, srow, n, inverse, p, ebits, o, off, st):
+    """Outputs of a tier-1 block with a power-of-4 n, any format (kept out of line: the rare path)."""
+    for j in range(n):
+        z = v[j] * scale * (sg[srow, j] if inverse else 1.0) + 0.0  # + 0.0: an exact zero is +0
+        o[off + j * st] = round_f64_bits(z, p, ebits)
+
+
+@njit(cache=True, inline="always")
+def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v):
+    """One block, exact mode. Returns 1 when the 1/sqrt(2) rounding stayed undecided (recompute exactly).
+
+    The scan and the power-of-4 roundings are written without branches in the loops so that LLVM vectorises
+    them; rare cases (specials, zeros, bfloat16 subnormals) fall back to the general code.
+    """
+    amax = 0.0
+    amin = np.inf
+    bad = 0.0  # becomes NaN iff some input is Inf or NaN (x - x)
+    for i in range(n):
+        xi = np.float64(x[off + i * st]) * (1.0 if inverse else sg[srow, i])
+        v[i] = xi
+        a = abs(xi)
+        bad += xi - xi
+        amax = max(amax, a)
+        amin = min(amin, a if a != 0.0 else np.inf)
+    if bad != bad or amax == 0.0:
+        special_block(v, sg, srow, n, inverse, p, ebits, o, off, st)
+        return 0
+    ea = (np.float64(amax).view(np.int64) >> 52) & 0x7FF
+    eb = (np.float64(amin).view(np.int64) >> 52) & 0x7FF
+    if ea - eb + container_p + k > 53:
+        return limb_block(v, sg, srow, n, k, inverse, p, ebits, o, off, st)
+    butterfly_f64(v, n)
+    if (k & 1) == 0:
+        scale = math.ldexp(1.0, -(k // 2))  # exact: a power of two, far from float64's range limits
+        if p == 24 and ebits == 8:
+            for j in range(n):
+                z = v[j] * scale * (sg[srow, j] if inverse else 1.0) + 0.0  # + 0.0: an exact zero is +0
+                o[off + j * st] = np.float32(z).view(np.uint32)  # IEEE float64 -> float32 is RNE
+            return 0
+        if p == 8 and ebits == 8:
+            # bfloat16 for |z| >= 2^-126: round the float64 fraction at its bit 45 (carries run into the
+            # exponent; exponent 255 is Inf); zeros and subnormals redo the block below
+            ok = True
+            for j in range(n):
+                z = v[j] * scale * (sg[srow, j] if inverse else 1.0)
+                zb = np.float64(z).view(np.int64)
+                mag = zb & 0x7FFFFFFFFFFFFFFF
+                r = mag + 0x0FFFFFFFFFFF + ((mag >> 45) & 1)
+                e = min((r >> 52) - 896, 255)
+                o[off + j * st] = ((zb >> 48) & 0x8000) | (e << 7) | (((r >> 45) & 0x7F) * (e < 255))
+                ok = ok & ((mag >> 52) >= 897)
+            if ok:
+                return 0
+        round_block(v, scale, sg, srow, n, inverse, p, ebits, o, off, st)
+        return 0
+    undecided = 0
+    for j in range(n):
+        y = v[j]
+        if y == 0.0:
+            o[off + j * st] = 0
+            continue
+        yb = np.float64(y).view(np.int64)
+        A = (yb & MASK52) | (np.int64(1) << 52)
+        t = ((yb >> 52) & 0x7FF) - 1075 - k // 2
+        N, qe, ok = round_irr(A, t, p, ebits)
+        if not ok:
+            undecided = 1
+        o[off + j * st] = encode((yb < 0) != (inverse and sg[srow, j] < 0.0), N, qe, p, ebits)
+    return undecided
+
+
+@njit(cache=True, parallel=True)
+def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, flags):
+    """Exact transform of flat x (float32 or float64) into flat o (bits). sg: (1, n) shared or (blocks, n)
+    signs; flags[idx] = 1 where a block's 1/sqrt(2) rounding stayed undecided."""
+    n = 1 << k
+    rows = pre * (m // n)
+    shared = sg.shape[0] == 1
+    if post == 1:
+        for ch in prange((rows + CHUNK - 1) // CHUNK):
+            v = np.empty(n, np.float64)
+            for row in range(ch * CHUNK, min(rows, (ch + 1) * CHUNK)):
+                srow = 0 if shared else row
+                if k == 4 and p == 8 and ebits == 8 and container_p == 24 and not inverse:
+                    # the RHT16 float32 -> bfloat16 hot path, with its parameters spelled out for LLVM
+                    flags[row] = exact_block(x, o, row * 16, 1, 16, 4, sg, srow, False, 8, 8, 24, v)
+                elif k == 4:
+                    flags[row] = exact_block(x, o, row * 16, 1, 16, 4, sg, srow, inverse, p, ebits, container_p, v)
+                else:
+                    flags[row] = exact_block(x, o, row * n, 1, n, k, sg, srow, inverse, p, ebits, container_p, v)
+    else:
+        ncp = (post + CHUNK - 1) // CHUNK
+        for it in prange(rows * ncp):
+            row = it // ncp
+            c0 = (it - row * ncp) * CHUNK
+            v = np.empty(n, np.float64)
+            for c in range(c0, min(post, c0 + CHUNK)):
+                idx = row * post + c
+                flags[idx] = exact_block(x, o, row * n * post + c, post, n, k, sg, 0 if shared else idx, inverse,
+                                         p, ebits, container_p, v)
+
+
+@njit(cache=True, inline="always")
+def te_matrix(B, H, sg, srow, inverse):
+    """B = diag(s) H / 4 (forward) or H diag(s) / 4 (inverse) in float32 (entries +-0.25, exact in bf16)."""
+    for i in range(16):
+        for j in range(16):
+            b = np.float32(0.25) if H[i, j] > 0 else np.float32(-0.25)
+            B[i, j] = -b if sg[srow, j if inverse else i] < 0 else b
+
+
+@njit(cache=True, inline="always")
+def te_block(x, off, st, B, to_bf16, o32, o16, acc):
+    """TE model of one 16-block: output j = sum over i = 0..15, in that order, of fl32(x_i * B[i, j]), each
+    addition in float32 round-to-nearest-even, from +0.0; then float32 -> bfloat16 round-to-nearest-even (or
+    the float32 sum). The 16 outputs are accumulated side by side (each keeps its own order)."""
+    for j in range(16):
+        acc[j] = 0.0
+    for i in range(16):
+        xi = np.float32(x[off + i * st])
+        for j in range(16):
+            acc[j] = np.float32(acc[j] + np.float32(xi * B[i, j]))
+    for j in range(16):
+        a = acc[j]
+        if to_bf16:
+            if a != a:
+                o16[off + j * st] = 0x7FC0
+            else:
+                bits = np.int64(np.float32(a).view(np.uint32))
+                o16[off + j * st] = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        else:
+            o32[off + j * st] = a if a == a else np.float32(np.nan)
+
+
+@njit(cache=True, parallel=True)
+def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
+    """Model of TransformerEngine's RHT16 numerics on flat float32 x (see te_block and fp4ref.hadamard)."""
+    rows = pre * (m // 16)
+    shared = sg.shape[0] == 1
+    ncp = (post + CHUNK - 1) // CHUNK
+    units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
+    for it in prange(units):
+        acc = np.empty(16, np.float32)
+        B = np.empty((16, 16), np.float32)
+        if shared:
+            te_matrix(B, H, sg, 0, inverse)
+        if post == 1:
+            for row in range(it * CHUNK, min(rows, (it + 1) * CHUNK)):
+                if not shared:
+                    te_matrix(B, H, sg, row, inverse)
+                te_block(x, row * 16, 1, B, to_bf16, o32, o16, acc)
+        else:
+            row = it // ncp
+            c0 = (it - row * ncp) * CHUNK
+            for c in range(c0, min(post, c0 + CHUNK)):
+                if not shared:
+                    te_matrix(B, H, sg, row * post + c, inverse)
+                te_block(x, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
+
+
+@njit(cache=True, inline="always")
+def sums_block(x, off, st, n, k, sg, srow, inverse, v, est):
+    """accumulation_tolerance's per-block numbers; see block_sums. Returns (asum, cert)."""
+    s_abs = 0.0
+    special = False
+    qlow = np.int64(1 << 20)
+    for i in range(n):
+        xi = np.float64(x[off + i * st])
+        if not inverse and sg[srow, i] < 0:
+            xi = -xi
+        v[i] = xi
+        a = abs(xi)
+        if not (a <= DBL_MAX):
+            special = True
+        elif a != 0.0:
+            s_abs += a
+            b = np.float64(a).view(np.int64)
+            mnt = (b & MASK52) | (np.int64(1) << 52)  # float32 inputs are normal in float64
+            low = mnt & (-mnt)
+            qlow = min(qlow, ((b >> 52) & 0x7FF) - 1075 + bit_length(low) - 1)
+    butterfly_f64(v, n)
+    for j in range(n):
+        y = v[j]
+        if inverse and sg[srow, j] < 0:
+            y = -y
+        est[off + j * st] = y
+    # s_abs carries at most n-1 roundings of 2^-53 relative: enlarge it to an upper bound
+    s_abs *= 1.0 + (n + 1) * 2.0 ** -53
+    if special:
+        return s_abs, CERT_SPECIAL
+    q = qlow - k // 2
+    ok = k % 2 == 0 and q >= -149
+    if ok and s_abs > 0.0:
+        tsum = math.ldexp(s_abs, -(k // 2))
+        ok = tsum < math.ldexp(1.0, q + 24) and tsum < FLT_MAX
+    return s_abs, (CERT_EXACT if ok else CERT_NONE)
+
+
+@njit(cache=True, parallel=True)
+def block_sums(x, pre, m, post, sg, k, inverse, est, asum, cert):
+    """For accumulation_tolerance, on flat float32 x: est (per output) the float64 butterfly value of the
+    signed sum_i H_ij x_i without the 1/sqrt(n) scale; asum (per block) sum |x_i| over finite x_i, rounded
+    up; cert (per block) CERT_SPECIAL if the block holds NaN/Inf, CERT_EXACT if fp32 sums of its terms are
+    exact in every order, CERT_NONE otherwise.
+
+    CERT_EXACT: all terms are multiples of 2^q (q from each input's lowest set bit, minus k/2) with q >= -149
+    and sum |terms| < 2^(q+24) (and below FLT_MAX), so every partial sum in any order is a float32 number.
+    Only for even k (n = 4^j), where the terms x_i * 2^(-k/2) are exact.
+    """
+    n = 1 << k
+    rows = pre * (m // n)
+    shared = sg.shape[0] == 1
+    nblocks = rows * post
+    for it in prange((nblocks + CHUNK - 1) // CHUNK):
+        v = np.empty(n, np.float64)
+        for idx in range(it * CHUNK, min(nblocks, (it + 1) * CHUNK)):
+            row = idx // post
+            c = idx - row * post
+            a, ce = sums_block(x, row * n * post + c, post, n, k, sg, 0 if shared else idx, inverse, v, est)
+            asum[idx] = a
+            cert[idx] = ce
+
+
+@njit(cache=True, parallel=True)
+def round_f64(v, p, ebits, o):
+    """Round-to-nearest-even of each float64 v (1-D) into the (p, ebits) format (bits, 1-D o); NaN -> canonical."""
+    for i in prange(v.size):
+        y = v[i]
+        if y != y:
+            o[i] = nan_bits(p, ebits)
+        elif math.isinf(y):
+            o[i] = inf_bits(y < 0, p, ebits)
+        else:
+            o[i] = round_f64_bits(y, p, ebits)
