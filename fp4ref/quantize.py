@@ -278,6 +278,12 @@ def resolve(recipe, dtype, tile=(1, 32), ts: _S.TensorScale | None = None) -> _P
     ip[K.IP_ADECODE] = {"exact": K.AD_EXACT, "bits-min-normal": K.AD_BITS_MIN_NORMAL, "bits-inf": K.AD_BITS_INF,
                         "rcp0-one": K.AD_RCP0_ONE}[r.e8m0_arith]
     ip[K.IP_TR], ip[K.IP_TC] = tile
+    if r.zero_code is None:
+        ip[K.IP_ZERO_CODE] = -1
+    elif isinstance(r.zero_code, int) and 0 <= r.zero_code < ef.n_codes:
+        ip[K.IP_ZERO_CODE] = r.zero_code
+    else:
+        raise ValueError(f"zero_code must be None or a code of {ef.name} (0..{ef.n_codes - 1}), got {r.zero_code!r}")
     if r.nan_block is None:
         ip[K.IP_NAN_BLOCK] = -1
     elif isinstance(r.nan_block, int) and 0 <= r.nan_block < ef.n_codes:

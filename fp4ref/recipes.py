@@ -57,6 +57,8 @@ class Recipe:
                      NaN keeps its sign; an invalid operation such as Inf/Inf gives the negative default NaN).
       nan_block      None, or the one code every element of a block with a NaN scale gets (e.g. the element
                      NaN code: "the whole block is NaN"; torchao nvfp4: 0x4, its bit trick on PyTorch's E4M3 NaN).
+      zero_code      None, or the code every element whose scaled value is ±0 gets (Quartet: 0x8, its sign is
+                     "−1 unless v > 0").
       transform      None | ("hadamard", size, signs or None, out_dtype, mode): applied before the amax.
     Provenance: name, summary, source, proof, notes.
     """
@@ -91,6 +93,7 @@ class Recipe:
     neg_zero: str = "keep"
     nan_sign: str = "canonical"
     nan_block: int | None = None
+    zero_code: int | None = None
     transform: tuple | None = None
     summary: str = ""
     source: str = ""
@@ -256,30 +259,27 @@ register(Recipe(
 
 # --- JAX -------------------------------------------------------------------------------------------------------
 _JAX = "jax 0.10.2 jax/_src/cudnn/scaled_matmul_stablehlo.py::quantize with jax.nn.get_scaled_dot_general_config"
-_XLA_CPU = ("As run on XLA's CPU backend (jaxlib 0.10.2): arithmetic flushes subnormals (DAZ/FTZ), divisions "
-            "in the nvfp4 path are computed as multiplications by float32 reciprocals, and NaNs follow x86 (an "
-            "invalid operation gives the negative default NaN). One divergence is not modeled: XLA CPU's float32 "
-            "reduce-max in the mxfp8 path skipped NaNs (bfloat16 and the nvfp4 path propagate them, as XLA "
-            "documents max); the recipe propagates.")
+_XLA = ("Recorded on XLA's GPU backend (H100, jax 0.11.2), where the float32 divisions of the nvfp4 path are "
+        "computed as multiplications by float32 reciprocals (the division by the constant 6 and by the broadcast "
+        "scale alike). XLA's CPU backend (jaxlib 0.10.2) gives the same bytes with subnormals='flush' (DAZ/FTZ) "
+        "and nan_sign='x86', except that its float32 reduce-max skipped NaN in 2 of 3 mxfp8 NaN blocks (not "
+        "modeled; XLA documents max as NaN-propagating, as the GPU and CPU-bfloat16 runs behave).")
 register(Recipe(
     name="jax-mxfp8", elem="e4m3", scale_rule="rceil", scale_expr="amax/m", arith="input",
-    subnormals="flush", nan_sign="x86",
     scale_overflow="saturate", scale_nan="min", scale_inf="nan", e8m0_arith="bits-inf", elem_expr="x/s",
-    summary="JAX mxfp8 config: ceil of amax/448 in the input dtype, x / scale, clip, cast (XLA CPU)",
-    source=_JAX + "('mxfp8'): d = fl_T(amax / 448) in x's dtype T; cast_to_e8m0_with_rounding_up "
-           "(bit ceil; 0xFE does not round up; NaN wraps to 0x00; Inf → 0xFF); q = fl_T(x / e8m0_to_dtype(code)) "
-           "(0xFF → +Inf, 0x00 → 2^-127, which DAZ reads as 0); clip ±448; astype float8_e4m3fn. " + _XLA_CPU,
-    notes="Captured on XLA CPU only; on GPU XLA propagates NaN through max and keeps subnormals (not run)."))
+    summary="JAX mxfp8 config: ceil of amax/448 in the input dtype, x / scale, clip, cast",
+    source=_JAX + "('mxfp8'): d = fl_T(amax / 448) in x's dtype T; cast_to_e8m0_with_rounding_up (bit ceil; "
+           "0xFE does not round up; NaN wraps to 0x00; Inf → 0xFF); q = fl_T(x / e8m0_to_dtype(code)) "
+           "(0xFF → +Inf); clip ±448; astype float8_e4m3fn. " + _XLA))
 register(Recipe(
     name="jax-nvfp4", elem="e2m1", scale_fmt="ue4m3", block=16, scale_rule="nvfp4",
-    scale_expr="(amax*(1/D))*(1/m)", subnormals="flush", nan_sign="x86", nan=(0x8, 0x8),
+    scale_expr="(amax*(1/D))*(1/m)", nan=(0x8, 0x8),
     scale_overflow="saturate", scale_inf="max", tensor_scale="divisor", global_scale=1.0,
     elem_expr="(x*(1/D))*(1/s)",
-    summary="JAX nvfp4 config (global_scale 1.0): x / gs, clip(amax/6, 0, 448) → E4M3, x / scale (XLA CPU)",
+    summary="JAX nvfp4 config (global_scale 1.0): x / gs, clip(amax/6, 0, 448) → E4M3, x / scale",
     source=_JAX + "('nvfp4'): x' = fl32(x · fl32(1 / global_scale)); s = e4m3(clip(fl32(amax(x') · fl32(1/6)), "
            "0, 448)); q = clip(fl32(x' · fl32(1 / s)), ±6) (a zero block gives 0·Inf = NaN); astype "
-           "float4_e2m1fn (XLA: every NaN → 0x8). " + _XLA_CPU,
-    notes="Captured on XLA CPU only (GPU not run)."))
+           "float4_e2m1fn (XLA: every NaN → 0x8). " + _XLA))
 
 # --- the FP4 design-space simulator ----------------------------------------------------------------------------
 _SIM = ("MrHuff/mfu-fp4-training 1f7b1b1 low_bits_training/experiments/mxfp4/quantization/ "
@@ -310,3 +310,16 @@ register(replace(_paper, name="paper-ue5m3", scale_fmt="ue5m3-61440", block=16,
                        "only."))
 register(replace(get("paper-ue5m3"), name="paper-ue5m3-ts", tensor_scale="amax",
                  summary="FP4 simulator rule with UE5M3 scale and tensor scaling"))
+
+# --- Quartet ---------------------------------------------------------------------------------------------------
+register(Recipe(
+    name="quartet-fwd", elem="e2m1", blocks="flat", block=32, scale_rule="quest", rounding="nearest-zero",
+    zero_code=0x8, elem_expr="x/s", transform=("hadamard", 32, None, "float32", "exact"),
+    summary="Quartet forward (QuEST): Hadamard 32, 2^floor(log2(0.487·std + 1e-8)) scale, ties toward zero",
+    source="IST-DASLab/Quartet 00ccd38 src/models/quantization/quantizers/mxfp4_triton.py (quest=True): groups of "
+           "32 contiguous values of x·H32 (H32 Sylvester, scaled by fl32(32^-0.5)); std = sqrt(fl32(Σx²/32) − "
+           "fl32(Σx/32)²) in float32 (pairwise sums); X = 2^floor(log2(fl32(fl32(0.48707976·std) + 1e-8))); "
+           "q = x / X; |q| > 5, 3.5, 2.5, 1.75, 1.25, 0.75, 0.25 → 6, 4, 3, 2, 1.5, 1, 0.5, 0 (ties toward zero, "
+           "saturating); sign −1 unless q > 0 (zeros become −0).",
+    notes="The Hadamard product runs on Triton tl.dot (TF32 for float32 inputs, not reproducible bit for bit); "
+          "the vendor test starts from the kernel's transformed values (transform=None)."))

@@ -23,7 +23,7 @@ from .cast import F_SIGN_BIT, P_MODE, P_NEG_ZERO_CODE, encode_one
 # --- int64 parameter vector ------------------------------------------------------------------------------------
 (IP_RULE, IP_EXP, IP_SEXPR, IP_EEXPR, IP_T, IP_EMAX, IP_EMBITS, IP_SCALE_FP32, IP_SCALE_NAN, IP_SCALE_INF,
  IP_ZERO_SUB, IP_AMAX_NAN, IP_NAN_SIGN, IP_FAST, IP_ADECODE, IP_TR, IP_TC, IP_PAD, IP_FLOOR_ON,
- IP_NAN_BLOCK, IP_TIN, IP_LEN) = range(22)
+ IP_NAN_BLOCK, IP_TIN, IP_ZERO_CODE, IP_LEN) = range(23)
 # --- float64 parameter vector ----------------------------------------------------------------------------------
 (FP_M, FP_G, FP_D, FP_ZERO_AMAX, FP_PAD, FP_FLOOR, FP_PM, FP_QGS, FP_QEPS, FP_LEN) = range(10)
 
@@ -387,6 +387,7 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
     canonical = ip[IP_NAN_SIGN] == 0
     fast = ip[IP_FAST] == 1
     want_vals = vals.shape == x.shape
+    zero_code = ip[IP_ZERO_CODE]
     for task in prange(B * ntr):
         b = task // ntr
         r0 = (task % ntr) * tr
@@ -465,6 +466,8 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
                             codes[b, i, j] = encode_one(q, efp, epol)
                     elif want_vals:
                         vals[b, i, j] = q
+                    elif q == 0.0 and zero_code >= 0:
+                        codes[b, i, j] = zero_code
                     elif fast:
                         codes[b, i, j] = encode_fast_signed(q, thp, thn, nthr, sb, negz)
                     else:
