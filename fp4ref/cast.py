@@ -45,16 +45,23 @@ def _nan_codes(fmt: Format, policy: str) -> tuple[int, int]:
     sb = fmt.sign_bit
     if policy == "raise":
         return K.ERR_NAN, K.ERR_NAN
+    ones = (1 << (fmt.bits - (1 if fmt.signed else 0))) - 1 if fmt.code_limit is None else fmt.code_limit
     if policy == "nan":
         return fmt.nan_code, fmt.nan_code | sb
-    if policy == "canonical":
-        return fmt.nan_code, fmt.nan_code
+    if policy == "ones":  # torch: sign kept, every magnitude bit set (E5M2 0x7F/0xFF rather than 0x7E)
+        return ones, ones | sb
+    if policy == "canonical":  # PTX canonical NaN, XLA on GPU: +NaN with every magnitude bit set
+        return ones, ones
+    if policy == "gfloat":  # gfloat encode_ndarray: the all-ones code (sign set) for either sign
+        return ones | sb, ones | sb
     if policy == "max":
         return fmt.max_code, fmt.max_code
     if policy == "signed-max":
         return fmt.max_code, fmt.max_code | sb
     if policy == "zero":
         return 0, 0
+    if policy == "xla":  # XLA's float4_e2m1fn cast: -0 for either sign
+        return sb, sb
     if policy == "ml_dtypes":
         # ml_dtypes 0.5/0.6 float4/float6 casts: +NaN → -0 (sign bit alone), -NaN → +0.
         if fmt.kind != "float" or not fmt.signed:
@@ -81,7 +88,7 @@ def _torchao_nan_code(fmt: Format) -> int:
 
 
 def cast_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg_zero="keep", negative=None,
-                zero=None) -> tuple[np.ndarray, np.ndarray]:
+                zero=None, e8m0_subnormal="round") -> tuple[np.ndarray, np.ndarray]:
     """Validate a cast's options and resolve them into the (fp, pol) int64 arrays the Numba kernels take."""
     fmt = _formats.get(fmt)
     mode = R.mode_id(rounding)
@@ -90,7 +97,8 @@ def cast_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg
     # Integer formats have no -0: their sign bit alone is the most negative code.
     keep = R.neg_zero_name(neg_zero) == "keep"
     neg_zero_code = fmt.sign_bit if (keep and fmt.kind == "float") else 0
-    neg_code = fmt.nan_code if (not fmt.signed and R.negative_name(negative, fmt) == "nan") else K.ERR_NEGATIVE
+    negative = R.negative_name(negative, fmt) if not fmt.signed else None
+    neg_code = {"nan": fmt.nan_code, "abs": K.NEG_ABS, "raise": K.ERR_NEGATIVE, None: K.ERR_NEGATIVE}[negative]
     if fmt.has_zero:
         zero_code = 0
         if zero is not None:
@@ -130,6 +138,7 @@ def cast_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg
     pol[K.P_NEGATIVE] = neg_code
     pol[K.P_ZERO] = zero_code
     pol[K.P_INF_POS], pol[K.P_INF_NEG] = inf_pos, inf_neg
+    pol[K.P_E8M0_SUB] = int(R.e8m0_subnormal_name(e8m0_subnormal, fmt) == "up")
     return fp, pol
 
 
@@ -138,7 +147,7 @@ _ERRORS = {K.ERR_NAN: ("nan", "a NaN input"), K.ERR_NEGATIVE: ("negative", "a ne
 
 
 def encode(x, fmt, rounding="nearest-even", *, overflow="saturate", nan=None, neg_zero="keep", negative=None,
-           zero=None, rbits=None, rbits_width=None, lanes=None) -> np.ndarray:
+           zero=None, e8m0_subnormal="round", rbits=None, rbits_width=None, lanes=None) -> np.ndarray:
     """Round ``x`` once, from its exact value, into ``fmt`` and return the codes (uint8, shape of x).
 
     Parameters (defaults follow OCP MX v1.0 §5.3.2 and the PTX ISA ``cvt ... .satfinite``):
@@ -150,28 +159,35 @@ def encode(x, fmt, rounding="nearest-even", *, overflow="saturate", nan=None, ne
     - ``overflow``: ``saturate`` (default: OCP/PTX satfinite, ±max), ``nan`` or ``inf`` where the format has
       those codes. Under ``nan``/``inf`` a mode that rounds toward zero for that sign still gives ±max
       (IEEE 754 §7.4). ±Inf inputs follow the same policy.
-    - ``nan``: formats with a NaN code: ``nan`` (default, sign kept as ml_dtypes) or ``canonical`` (+NaN);
-      formats without (E2M1, E2M3, E3M2, E1M2, INT): ``max`` (default, +max as PTX cvt .satfinite),
-      ``signed-max`` (Triton), ``zero`` (+0, TransformerEngine's reference), ``ml_dtypes`` (+NaN → -0,
-      -NaN → +0), ``torchao`` (its bit arithmetic: ±1.5 for E2M1), or ``raise``.
+    - ``nan``: formats with a NaN code: ``nan`` (default: the format's quiet NaN, sign kept, as ml_dtypes;
+      E5M2 0x7E/0xFE), ``ones`` (sign kept, all magnitude bits set, as torch: E5M2 0x7F/0xFF), ``canonical``
+      (+NaN, all magnitude bits set: PTX canonical NaN, XLA on GPU), ``gfloat`` (the all-ones code with the sign
+      bit, for either sign) or ``raise``; formats without (E2M1, E2M3, E3M2, E1M2, INT): ``max`` (default, +max
+      as PTX cvt .satfinite), ``signed-max`` (Triton), ``zero`` (+0, TransformerEngine's reference),
+      ``ml_dtypes`` (+NaN → -0, -NaN → +0), ``xla`` (-0 for either sign), ``torchao`` (its bit arithmetic on
+      the canonical quiet NaN: ±1.5 for E2M1), or ``raise``.
     - ``neg_zero``: ``keep`` (default: -0.0 → the negative-zero code) or ``positive`` (-0.0 → +0, as
       TransformerEngine's reference ``cast_to_fp4x2``, whose sign test is ``x < 0``). Negative values that
       round to zero keep their sign either way.
-    - ``negative`` (unsigned formats): ``nan`` (default where the format has NaN, as ml_dtypes) or ``raise``.
-      -0.0 gives +0 in unsigned formats that have a zero.
+    - ``negative`` (unsigned formats): ``nan`` (default where the format has NaN, as ml_dtypes and XLA),
+      ``abs`` (the code of |x|, as torch's float8_e8m0fnu cast) or ``raise``. -0.0 gives +0 in unsigned formats
+      that have a zero.
     - ``zero`` (formats without zero, E8M0): ``nan`` (default, as ml_dtypes), ``min`` (code 0x00 = 2^-127, as
       PTX ``cvt.rz.satfinite.ue8m0x2`` and bit-field scale paths) or ``raise``. Nonzero magnitudes below
       2^-127 give 2^-127 (no zero to round to; ml_dtypes does the same).
+    - ``e8m0_subnormal`` (E8M0): ``round`` (default: the exact value is rounded like any other) or ``up``:
+      inputs strictly between 2^-127 and 2^-126 give 2^-126, as ml_dtypes, torch and XLA casts do (observed:
+      tests/data/VENDORS.md).
     """
     if rounding is not None and isinstance(rounding, str) and rounding.lower().startswith("stochastic"):
         from . import stochastic
         return stochastic.encode_stochastic(x, fmt, rounding, rbits=rbits, rbits_width=rbits_width, lanes=lanes,
                                             overflow=overflow, nan=nan, neg_zero=neg_zero, negative=negative,
-                                            zero=zero)
+                                            zero=zero, e8m0_subnormal=e8m0_subnormal)
     if rbits is not None or rbits_width is not None or lanes is not None:
         raise ValueError(f"rbits/rbits_width/lanes apply only to stochastic rounding, not rounding={rounding!r}")
     a = as_float_array(x)
-    fp, pol = cast_params(fmt, rounding, overflow, nan, neg_zero, negative, zero)
+    fp, pol = cast_params(fmt, rounding, overflow, nan, neg_zero, negative, zero, e8m0_subnormal)
     flat = _kernel_input(a)
     out = np.empty(flat.size, np.uint8)
     if K.encode_array(flat, out, fp, pol):

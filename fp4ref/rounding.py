@@ -38,15 +38,16 @@ OVF_SATURATE, OVF_NAN, OVF_INF = 0, 1, 2
 OVERFLOW_ALIASES = {"satfinite": "saturate", "sat": "saturate", "clip": "saturate"}
 
 # NaN input into a format WITHOUT a NaN code (semantics.md D-4): the code each vendor produces.
-NAN_POLICIES_NO_NAN = ("max", "signed-max", "zero", "ml_dtypes", "torchao", "raise")
-# NaN input into a format WITH a NaN code.
-NAN_POLICIES_WITH_NAN = ("nan", "canonical", "raise")
+NAN_POLICIES_NO_NAN = ("max", "signed-max", "zero", "ml_dtypes", "torchao", "xla", "raise")
+# NaN input into a format WITH a NaN code: which NaN code, and whether the sign is kept.
+NAN_POLICIES_WITH_NAN = ("nan", "ones", "canonical", "gfloat", "raise")
 NAN_ALIASES = {"ptx": "max", "positive-max": "max", "triton": "signed-max", "te": "zero", "te-reference": "zero",
-               "ml-dtypes": "ml_dtypes"}
+               "ml-dtypes": "ml_dtypes", "jax": "xla", "torch": "ones"}
 
 NEG_ZERO = ("keep", "positive")
-NEGATIVE = ("nan", "raise")
+NEGATIVE = ("nan", "abs", "raise")
 ZERO = ("nan", "min", "raise")
+E8M0_SUBNORMAL = ("round", "up")
 
 
 def _lookup(value, table, aliases, what: str) -> str:
@@ -102,6 +103,14 @@ def negative_name(negative: str | None, fmt: Format) -> str:
     name = _lookup(negative, NEGATIVE, {}, f"negative policy for {fmt.name}")
     if name == "nan" and not fmt.has_nan:
         raise ValueError(f"negative='nan' needs a NaN code; {fmt.name} has none (valid: raise)")
+    return name
+
+
+def e8m0_subnormal_name(value: str, fmt: Format) -> str:
+    name = _lookup(value, E8M0_SUBNORMAL, {}, "e8m0_subnormal")
+    if name == "up" and (fmt.subnormals or fmt.kind != "float" or fmt.mbits != 0):
+        raise ValueError(f"e8m0_subnormal='up' applies to e8m0-like formats (no mantissa, no subnormals), "
+                         f"not {fmt.name} (valid: round)")
     return name
 
 

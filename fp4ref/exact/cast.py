@@ -21,25 +21,29 @@ from .. import rounding as R
 
 _OVF = -100   # sentinel: the next grid value beyond the format's max
 _NIL = -101   # sentinel: zero in a format without zero (E8M0)
+_ABS = -102   # negative policy "abs"
 
 
 def _policy_codes(fmt, nan, neg_zero, negative, zero, overflow):
-    """Codes for the special inputs, resolved from the policy names (raise → None)."""
+    """Codes for the special inputs, resolved from the policy names (raise → None; "abs" → "abs")."""
     nan = R.nan_name(nan, fmt)
     sb = fmt.sign_bit
+    nans = [c for c in range(fmt.n_codes) if fmt.exact_value(c) is None and not np.isinf(fmt.values[c])]
+    top = max(nans) if nans else None
     if nan == "raise":
         nan_codes = (None, None)
     elif fmt.has_nan:
-        nan_codes = (fmt.nan_code, fmt.nan_code | (sb if nan == "nan" else 0))
+        nan_codes = {"nan": (fmt.nan_code, fmt.nan_code | sb), "ones": (top & ~sb, top),
+                     "canonical": (top & ~sb, top & ~sb), "gfloat": (top, top)}[nan]
     else:
         hand = {"e2m1": 0x3, "e2m3": 0xC, "e3m2": 0xE}  # torchao's NaN bit trick, worked by hand
         nan_codes = {"max": (fmt.max_code, fmt.max_code), "signed-max": (fmt.max_code, fmt.max_code | sb),
-                     "zero": (0, 0), "ml_dtypes": (sb, 0),
+                     "zero": (0, 0), "ml_dtypes": (sb, 0), "xla": (sb, sb),
                      "torchao": (hand.get(fmt.name), None if fmt.name not in hand else hand[fmt.name] | sb)}[nan]
     negz = sb if (R.neg_zero_name(neg_zero) == "keep" and fmt.kind == "float") else 0
     neg = None
     if not fmt.signed:
-        neg = fmt.nan_code if R.negative_name(negative, fmt) == "nan" else None
+        neg = {"nan": fmt.nan_code, "abs": "abs", "raise": None}[R.negative_name(negative, fmt)]
     zc = 0
     if not fmt.has_zero:
         zc = {"nan": fmt.nan_code, "min": 0, "raise": None}[R.zero_name(zero, fmt)]
@@ -82,11 +86,16 @@ def _parity(fmt, code):
 
 
 def exact_encode(x, fmt, rounding="nearest-even", overflow="saturate", nan=None, neg_zero="keep", negative=None,
-                 zero=None):
+                 zero=None, e8m0_subnormal="round"):
     """Code of one value (a float, or a Fraction for values no float holds); None where a policy raises."""
     fmt = _formats.get(fmt)
     mode = R.mode_name(rounding)
     (nan_p, nan_n), negz, neg_code, zero_code, ovf = _policy_codes(fmt, nan, neg_zero, negative, zero, overflow)
+    if neg_code == "abs" and not isinstance(x, Fraction) and x == x and x < 0:
+        x = -float(x)
+    if R.e8m0_subnormal_name(e8m0_subnormal, fmt) == "up" and not isinstance(x, Fraction) and \
+            Fraction(2) ** -127 < Fraction(float(x)) < Fraction(2) ** -126:
+        return 1
     if not isinstance(x, Fraction):
         x = float(x)
         if x != x:
@@ -214,7 +223,7 @@ def bits_tables(fmt):
 
 
 def bits_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg_zero="keep", negative=None,
-                zero=None):
+                zero=None, e8m0_subnormal="round"):
     """The integer reference's own parameter vector and tables (independent of fp4ref.cast.cast_params)."""
     fmt = _formats.get(fmt)
     (nan_p, nan_n), negz, neg_code, zero_code, ovf = _policy_codes(fmt, nan, neg_zero, negative, zero, overflow)
@@ -224,11 +233,12 @@ def bits_params(fmt, rounding="nearest-even", overflow="saturate", nan=None, neg
         R.mode_id(rounding), 1 if fmt.kind == "int" else 0, fmt.mbits, fmt.emin, fmt.frac_bits,
         int(fmt.signed), int(fmt.has_zero), fmt.max_code, fmt.sign_bit,
         none if nan_p is None else nan_p, none if nan_n is None else nan_n, negz,
-        none if neg_code is None else neg_code, none if zero_code is None else zero_code,
+        none if neg_code is None else (_ABS if neg_code == "abs" else neg_code),
+        none if zero_code is None else zero_code,
         {"saturate": 0, "nan": 1, "inf": 2}[ovf], -1 if fmt.nan_code is None else fmt.nan_code,
         -1 if fmt.inf_code is None else fmt.inf_code, (fmt.max_code + 1) & 1,
         (1 << fmt.bits) - ((1 << (fmt.bits - 1)) if fmt.int_min_used else fmt.max_code) if fmt.kind == "int" else 0,
-        qe0,
+        qe0, int(R.e8m0_subnormal_name(e8m0_subnormal, fmt) == "up"),
     ], np.int64)
     return q, tpos, tneg
 
@@ -271,11 +281,15 @@ def bits_encode(neg, is_nan, is_inf, sig, ex, q, tpos, tneg, lg=None):
             return q[13]
         return q[11] if neg else 0
     if neg and signed == 0:
-        return q[12]
+        if q[12] != _ABS:
+            return q[12]
+        neg = False
     t = tneg if neg else tpos
     if not is_inf:
         if lg is None:
             lg = ex + _bitlen(sig) - 1
+        if q[20] == 1 and lg == -127 and (sig & (sig - 1)) != 0:
+            return 1
         if is_int == 1:
             qe = -frac_bits
         else:

@@ -17,7 +17,9 @@ F_KIND, F_BITS, F_MBITS, F_BIAS, F_EMIN, F_SIGNED, F_HAS_ZERO, F_MAX_CODE, F_SIG
 KIND_FLOAT, KIND_INT = 0, 1
 
 # pol: policies (int64 array); codes are resolved in Python, negative values are error sentinels
-P_MODE, P_OVF, P_NAN_POS, P_NAN_NEG, P_NEG_ZERO_CODE, P_NEGATIVE, P_ZERO, P_INF_POS, P_INF_NEG, P_LEN = range(10)
+P_MODE, P_OVF, P_NAN_POS, P_NAN_NEG, P_NEG_ZERO_CODE, P_NEGATIVE, P_ZERO, P_INF_POS, P_INF_NEG, P_E8M0_SUB, \
+    P_LEN = range(11)
+NEG_ABS = -10  # P_NEGATIVE: encode |x| (torch's e8m0 cast ignores the sign)
 
 ERR_NAN, ERR_NEGATIVE, ERR_ZERO = -1, -2, -3
 
@@ -57,7 +59,10 @@ def encode_one(x, fp, pol):
             return pol[P_ZERO]
         return pol[P_NEG_ZERO_CODE] if neg else 0
     if neg and fp[F_SIGNED] == 0:
-        return pol[P_NEGATIVE]
+        if pol[P_NEGATIVE] != NEG_ABS:
+            return pol[P_NEGATIVE]
+        x = -x
+        neg = False
     if math.isinf(x):
         return pol[P_INF_NEG] if neg else pol[P_INF_POS]
     a = abs(x)
@@ -104,6 +109,8 @@ def encode_one(x, fp, pol):
         mag = n  # subnormal or zero (formats without subnormals: n == 0 only below the min, code 0 = min)
     else:
         mag = ((e + fp[F_BIAS]) << mbits) | (n - one)
+    if pol[P_E8M0_SUB] != 0 and a > 5.877471754111438e-39 and a < 1.1754943508222875e-38:
+        mag = 1  # (2^-127, 2^-126) → 2^-126, the vendors' E8M0 cast of float32 subnormals
     if mag > fp[F_MAX_CODE]:
         ovf = pol[P_OVF]
         if ovf == 0 or toward_zero_for(mode, neg):
