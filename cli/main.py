@@ -9,6 +9,7 @@ _COMMANDS = {
     "encode": ("encode", "encode_cmd"),
     "decode": ("encode", "decode_cmd"),
     "explain": ("explain", "explain_cmd"),
+    "hadamard": ("hadamard", "hadamard_cmd"),
 }
 
 
