@@ -325,11 +325,12 @@ def accumulation_tolerance(x, size, axis=-1, signs=None, inverse=False, out_dtyp
     overflow = tsum * (1 + g) >= K.FLT_MAX
     bound = np.where(exact | special, 0.0, bound)
     bound = np.where(overflow, np.inf, bound)
-    s_est = est * c
-    err = ((k + 1) * 2.0 ** -53 * tsum + 2.0 ** -51 * np.abs(s_est))
-    w = (bound + err) * (1 + 2.0 ** -40)
-    lo = np.nextafter(s_est - w, -np.inf)
-    hi = np.nextafter(s_est + w, np.inf)
+    with np.errstate(invalid="ignore"):  # NaN/Inf outputs: decided by `special` below
+        s_est = est * c
+        err = ((k + 1) * 2.0 ** -53 * tsum + 2.0 ** -51 * np.abs(s_est))
+        w = (bound + err) * (1 + 2.0 ** -40)
+        lo = np.nextafter(s_est - w, -np.inf)
+        hi = np.nextafter(s_est + w, np.inf)
     rlo = np.empty(lo.size, udt)
     rhi = np.empty(hi.size, udt)
     K.round_f64(lo, p, ebits, rlo)

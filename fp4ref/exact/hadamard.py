@@ -104,28 +104,26 @@ def transform(x, size: int, axis: int = -1, signs=None, inverse: bool = False, o
     """y = B x per block of `size` elements along `axis`, B = diag(s) H / sqrt(n) (forward: signs first, then
     H) or H diag(s) / sqrt(n) (inverse), each output rounded once to out_dtype from its exact value.
 
-    signs: None, a vector of `size` entries +-1 shared by all blocks, or an array of x's shape. Specials follow
-    IEEE sums (NaN if any NaN or Inf terms of both signs; +-Inf; an exact zero is -0 only when every term is -0).
+    signs: None, a vector of `size` entries +-1 shared by all blocks, or one row per block, shape
+    (blocks, size), blocks numbered in C order of the blocked shape (x.shape with x.shape[axis] replaced by
+    x.shape[axis] // size). Specials follow IEEE sums (NaN if any NaN or Inf terms of both signs; +-Inf; an
+    exact zero is -0 only when every term is -0).
     """
     fmt = np.dtype(out_dtype).name
     if fmt not in FORMATS:
         raise ValueError(f"out_dtype {out_dtype!r}: allowed float32, bfloat16, float16")
     x = np.asarray(x)
+    axis %= x.ndim
     k = size.bit_length() - 1
-    xm = np.moveaxis(x, axis, -1)
-    if signs is None:
-        sm = np.ones(xm.shape, dtype=np.int64)
-    elif np.shape(signs) == (size,):
-        sm = np.broadcast_to(np.tile(np.asarray(signs), xm.shape[-1] // size), xm.shape)
-    else:
-        sm = np.moveaxis(np.asarray(signs), axis, -1)
-    flat_x = xm.reshape(-1, xm.shape[-1]).astype(np.float64)
-    flat_s = np.asarray(sm).reshape(-1, xm.shape[-1]).astype(np.int64)
-    udt = FORMATS[fmt][0]
-    res = np.empty(flat_x.shape, dtype=udt)
-    for r in range(flat_x.shape[0]):
-        for b in range(0, flat_x.shape[1], size):
-            res[r, b:b + size] = _block([float(v) for v in flat_x[r, b:b + size]],
-                                        [int(v) for v in flat_s[r, b:b + size]], inverse, k, fmt)
-    res = res.reshape(xm.shape).view(_DTYPES[fmt])
-    return np.ascontiguousarray(np.moveaxis(res, -1, axis))
+    blocked = x.shape[:axis] + (x.shape[axis] // size,) + x.shape[axis + 1:]
+    res = np.empty(x.shape, dtype=FORMATS[fmt][0])
+    for b, index in enumerate(np.ndindex(*blocked)):
+        sel = index[:axis] + (slice(index[axis] * size, (index[axis] + 1) * size),) + index[axis + 1:]
+        if signs is None:
+            srow = [1] * size
+        elif np.shape(signs) == (size,):
+            srow = [int(v) for v in signs]
+        else:
+            srow = [int(v) for v in signs[b]]
+        res[sel] = _block([float(v) for v in x[sel].astype(np.float64)], srow, inverse, k, fmt)
+    return res.view(_DTYPES[fmt])
