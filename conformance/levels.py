@@ -1,0 +1,72 @@
+"""The level matrix: which targets each level generates.
+
+Level 1 is small and committed (vectors/): every family on every element format from float32 under every
+rounding mode, the other input dtypes under nearest-even, and every policy variant on the families it changes.
+Level 2 is generated on demand: every format from every input dtype under every mode, 65536 random cases, and
+every 16-bit input pattern for float16/bfloat16.
+"""
+from __future__ import annotations
+
+from .cast_cases import ALL_MODES, CastTarget
+
+__all__ = ["LEVELS", "CAST_FORMATS", "cast_targets", "targets"]
+
+LEVELS = (1, 2)
+
+# Element formats of the cast vectors (e4m3-scale/e5m2-scale are e4m3/e5m2 bit for bit and are left out).
+CAST_FORMATS = ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2", "e1m2", "int4", "int4-m8", "mxint8", "mxint8-m2", "e8m0",
+                "ue4m3", "ue5m3-61440", "ue5m3-114688", "ue5m3-122880")
+
+# Level 1's other input dtypes (nearest-even): the formats kernels quantize from bf16/f16 activations, and the
+# float64 double-rounding probes (semantics D-18).
+_L1_DTYPES = {"bf16": ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2", "e8m0", "mxint8"),
+              "f16": ("e2m1", "e4m3", "e5m2"),
+              "f64": ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2", "e8m0", "mxint8")}
+
+# Policy variants: (format, tag, policies). Each vector holds the families a policy can change.
+_SUB4_6 = ("e2m1", "e2m3", "e3m2")
+POLICY_VARIANTS = tuple(
+    [(f, f"nan-{p}", (("nan", p),)) for f in _SUB4_6 for p in ("signed-max", "zero", "ml_dtypes", "torchao")]
+    + [("e2m1", "nan-xla", (("nan", "xla"),))]
+    + [(f, "negzero-positive", (("neg_zero", "positive"),)) for f in _SUB4_6]
+    + [("e4m3", "overflow-nan", (("overflow", "nan"),)), ("e4m3", "nan-canonical", (("nan", "canonical"),)),
+       ("e5m2", "overflow-inf", (("overflow", "inf"),)), ("e5m2", "overflow-nan", (("overflow", "nan"),)),
+       ("e5m2", "nan-canonical", (("nan", "canonical"),)),
+       ("e4m3", "nan-ones", (("nan", "ones"),)), ("e4m3", "nan-gfloat", (("nan", "gfloat"),)),
+       ("e5m2", "nan-ones", (("nan", "ones"),)), ("e5m2", "nan-gfloat", (("nan", "gfloat"),)),
+       ("e8m0", "negative-abs", (("negative", "abs"),)),
+       ("e8m0", "zero-min", (("zero", "min"),)), ("e8m0", "overflow-nan", (("overflow", "nan"),)),
+       ("e8m0", "subnormal-up", (("e8m0_subnormal", "up"),)),
+       ("ue4m3", "overflow-nan", (("overflow", "nan"),)), ("ue5m3-61440", "overflow-inf", (("overflow", "inf"),))])
+_VARIANT_FAMILIES = ("overflow", "underflow", "specials")
+
+
+# Scale formats: level 1 uses the modes scale hardware and libraries implement (PTX cvt .rz/.rp for ue8m0x2,
+# gfloat's ties-to-even, ml_dtypes' ties-away); level 2 uses all seven.
+SCALE_FORMATS = ("e8m0", "ue4m3", "ue5m3-61440", "ue5m3-114688", "ue5m3-122880")
+SCALE_MODES_L1 = ("nearest-even", "nearest-away", "toward-zero", "toward-positive")
+
+
+def cast_targets(level: int) -> list[CastTarget]:
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
+    if level == 1:
+        out = [CastTarget(f, "f32", modes=SCALE_MODES_L1 if f in SCALE_FORMATS else ALL_MODES)
+               for f in CAST_FORMATS]
+        for dt, fmts in _L1_DTYPES.items():
+            out += [CastTarget(f, dt, modes=("nearest-even",)) for f in fmts]
+        out += [CastTarget(f, "f32", tag, pol, families=_VARIANT_FAMILIES,
+                           modes=SCALE_MODES_L1 if f in SCALE_FORMATS else ALL_MODES)
+                for f, tag, pol in POLICY_VARIANTS]
+    else:
+        out = [CastTarget(f, "f32") for f in CAST_FORMATS]
+        for dt in ("bf16", "f16", "f64"):
+            out += [CastTarget(f, dt) for f in CAST_FORMATS]
+        out += [CastTarget(f, dt, tag, pol) for dt in ("f32", "bf16") for f, tag, pol in POLICY_VARIANTS]
+    return out
+
+
+def targets(level: int) -> list:
+    """Every target of a level, in generation order."""
+    return list(cast_targets(level))
+
