@@ -353,10 +353,12 @@ def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
         return a
     kind, *args = r.transform
     if kind != "hadamard":
-        raise ValueError(f"unknown transform {kind!r}; valid: ('hadamard', size, signs, out_dtype, mode)")
+        raise ValueError(f"unknown transform {kind!r}; valid: ('hadamard', size, signs, out_dtype, mode) with "
+                         "out_dtype 'float32', 'bfloat16', 'float16' or 'input' (x's dtype)")
     from . import hadamard as _H
     size, signs, out_dtype, mode = args
-    out = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[out_dtype]
+    out = a.dtype if out_dtype == "input" else \
+        {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[out_dtype]
     if r.blocks == "flat":
         flat = a.reshape(-1, size)
         return _H.hadamard(flat, size, -1, None if signs is None else np.asarray(signs), out_dtype=out,

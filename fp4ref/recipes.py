@@ -59,7 +59,8 @@ class Recipe:
                      NaN code: "the whole block is NaN"; torchao nvfp4: 0x4, its bit trick on PyTorch's E4M3 NaN).
       zero_code      None, or the code every element whose scaled value is ±0 gets (Quartet: 0x8, its sign is
                      "−1 unless v > 0").
-      transform      None | ("hadamard", size, signs or None, out_dtype, mode): applied before the amax.
+      transform      None | ("hadamard", size, signs or None, out_dtype, mode): fp4ref.hadamard.hadamard along the
+                     blocked axis (out_dtype "input" keeps x's dtype), applied before the amax.
     Provenance: name, summary, source, proof, notes.
     """
     name: str = "custom"
@@ -248,6 +249,10 @@ register(Recipe(
           "only the PyTorch reference was run."))
 register(replace(get("te-nvfp4"), name="te-nvfp4-2d", blocks="2d", block=(16, 16), tile_scales="rows",
                  summary="TransformerEngine NVFP4 16x16 weight tiles (scales repeated per row as TE stores them)"))
+# TE's wgrad (columnwise) operands: RHT16 with the fixed sign mask 0xD7E8, in the input dtype (semantics.md D-20)
+_TE_SIGNS = (1, 1, 1, -1, 1, -1, -1, -1, -1, -1, -1, 1, -1, 1, -1, -1)
+register(replace(get("te-nvfp4"), name="te-nvfp4-rht", transform=("hadamard", 16, _TE_SIGNS, "input", "te"),
+                 summary="TransformerEngine NVFP4 1x16 of RHT16(x) (the columnwise/wgrad path; amax after the RHT)"))
 register(Recipe(
     name="te-mxfp8", elem="e4m3", scale_rule="rceil", scale_expr="amax*(1/m)", scale_overflow="saturate",
     scale_inf="max", amax_nan="ignore", elem_expr="x*(1/s)",
@@ -323,3 +328,12 @@ register(Recipe(
            "saturating); sign −1 unless q > 0 (zeros become −0).",
     notes="The Hadamard product runs on Triton tl.dot (TF32 for float32 inputs, not reproducible bit for bit); "
           "the vendor test starts from the kernel's transformed values (transform=None)."))
+register(Recipe(
+    name="te-mxfp4-ref", elem="e2m1", scale_rule="rceil", exponent="log2-f32", scale_expr="amax/m",
+    scale_overflow="saturate", scale_inf="max", elem_expr="x*(1/s)", nan="zero", neg_zero="positive",
+    summary="TransformerEngine reference MXFP4 (pow_2_scales): 2^ceil(float32 log2(amax/6)), 1x32",
+    source=_TE_REF + " with pow_2_scales=True: decode = 2^clamp(ceil(log2_f32(fl32(amax / 6))), -127, 127) "
+           "(cast_to_e8; NaN → NaN scale, Inf → 2^127); encode = fl32(1 / decode); q = clamp(fl32(x · encode), ±6); "
+           "cast_to_fp4x2 (RNE, NaN → 0, ±0 → 0).",
+    notes="NVFP4QuantizerRef.quantize() raises UnboundLocalError for pow_2_scales at d0067d0; captured through "
+          "_quantize_blockwise_reference."))
