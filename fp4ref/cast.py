@@ -213,7 +213,8 @@ def decode(codes, fmt, dtype=np.float32) -> np.ndarray:
     dt = np.dtype(dtype)
     if dt not in (np.float64, np.float32, np.float16, np.dtype(ml_dtypes.bfloat16)):
         raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
-    table = fmt.values.astype(dt)
+    with np.errstate(over="ignore"):  # values too large for dt are refused just below
+        table = fmt.values.astype(dt)
     if dt not in (np.float64, np.float32):
         exact = (table.astype(np.float64) == fmt.values) | np.isnan(fmt.values)
         used = np.unique(c)

@@ -382,7 +382,8 @@ def bits_encode_array(x, fmt, **policies) -> np.ndarray:
     """Integer-reference codes of an array (any float dtype; widened exactly to float64 first)."""
     x = np.asarray(x)
     q, tpos, tneg = bits_params(fmt, **policies)
-    bits = np.ascontiguousarray(x.astype(np.float64)).reshape(-1).view(np.uint64)
+    with np.errstate(invalid="ignore"):  # NaN payloads of bfloat16/float16 widen with a warning, exactly
+        bits = np.ascontiguousarray(x.astype(np.float64)).reshape(-1).view(np.uint64)
     out = np.empty(bits.size, np.int64)
     bits_encode_f64_array(bits, out, q, tpos, tneg)
     return out.reshape(x.shape)
