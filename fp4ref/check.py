@@ -86,6 +86,9 @@ _BF16 = np.dtype(ml_dtypes.bfloat16)
 _NARROWER = {np.dtype(np.float64): (np.dtype(np.float32), _BF16), np.dtype(np.float32): (_BF16,),
              np.dtype(np.float16): (), _BF16: ()}
 INVALID = 0xFFFF  # a vendor value that is no code of the format (values_to_codes)
+# What an alternative that cannot run raises: an option combination the pipeline refuses (ValueError/TypeError,
+# CastError), or an arithmetic error inside a kernel, which Numba re-raises as SystemError.
+_RUN_ERRORS = (ValueError, TypeError, ArithmeticError, SystemError, _cast.CastError)
 
 
 class CheckInputError(ValueError):
@@ -361,8 +364,6 @@ def _label(over: dict, cast=None) -> str:
 
 
 # --- element casts ---------------------------------------------------------------------------------------------
-_CAST_KEYS = ("rounding", "overflow", "nan", "neg_zero", "negative", "zero", "rbits_width", "lanes")
-
 
 def _cast_alternatives(fmt, opts: dict, x_dtype) -> list[_Alt]:
     alts: list[_Alt] = []
@@ -398,6 +399,14 @@ def _cast_alternatives(fmt, opts: dict, x_dtype) -> list[_Alt]:
         for z in ("nan", "min"):
             if z != _R.zero_name(opts.get("zero"), fmt) and (z != "nan" or fmt.has_nan):
                 alts.append(_Alt(f"zero={z}", None, {"zero": z}, family="other"))
+        for v in _R.E8M0_SUBNORMAL:
+            if v != opts.get("e8m0_subnormal", "round"):
+                alts.append(_Alt(f"e8m0_subnormal={v}", None, {"e8m0_subnormal": v}, family="other"))
+    if not fmt.signed:
+        own_neg = _R.negative_name(opts.get("negative"), fmt)
+        for v in _R.NEGATIVE:
+            if v not in (own_neg, "raise"):
+                alts.append(_Alt(f"negative={v}", None, {"negative": v}, family="other"))
     if not stochastic:
         for r in _R.MODES:
             if r != own and r not in _NEAREST:
@@ -456,6 +465,8 @@ def _is_inf_code(fmt, codes) -> np.ndarray:
 
 
 def _cast_encode(x, fmt, opts, rbits=None, over=None, cast=None):
+    """fp4ref.encode with the check's options and overrides. For stochastic rounding ``rbits`` is either the
+    vendor's rbits as given (with opts' lanes) or a dict {lane map name or None: per-element integers}."""
     o = dict(opts)
     if over:
         o.update(over)
@@ -465,8 +476,30 @@ def _cast_encode(x, fmt, opts, rbits=None, over=None, cast=None):
     stochastic = isinstance(rounding, str) and rounding.lower().startswith("stochastic")
     kw = {k: v for k, v in o.items() if v is not None and (stochastic or k not in ("rbits_width", "lanes"))}
     if stochastic:
-        kw["rbits"] = rbits
+        if isinstance(rbits, dict):
+            lanes = kw.pop("lanes", None)
+            kw["rbits"] = rbits[lanes]
+            if lanes is not None:
+                from . import stochastic as _SR
+                kw["rbits_width"] = _SR.lane_map(lanes).width
+        else:
+            kw["rbits"] = rbits
     return _cast.encode(x, fmt, rounding, **kw)
+
+
+def _element_rbits(rb, opts, alts, shape) -> dict | None:
+    """{lanes: per-element random integers (x's shape)} for the own lane map and every alternative's."""
+    if rb is None:
+        return None
+    names = {opts.get("lanes")} | {a.over["lanes"] for a in alts if "lanes" in a.over}
+    if opts.get("lanes") is None:
+        return {None: np.asarray(rb).reshape(shape)}
+    from . import stochastic as _SR
+    return {n: _SR.unpack_words(rb, n).reshape(shape) for n in names}
+
+
+def _pick(rbits: dict | None, sel) -> dict | None:
+    return None if rbits is None else {k: v.reshape(-1)[sel] for k, v in rbits.items()}
 
 
 _HINT_SAMPLE = 4096  # mismatches (casts) or units (blocks) per chunk that the hint-only alternatives examine
@@ -480,10 +513,10 @@ def _classify_cast(part: _Part, fmt, opts, alts, x, exp, got, rbits, idx_of, max
     labels = [a.label for a in alts]
 
     def attempt(alt, sel):
-        rb = None if rbits is None else rbits[sel]
+        rb = _pick(rbits, sel)
         try:
             a = _cast_encode(x[sel], fmt, opts, rb, alt.over, alt.cast)
-        except (ValueError, TypeError, _cast.CastError, ImportError):
+        except _RUN_ERRORS:
             return None
         ok = _same(_decode_for(fmt, a) if values_mode else a, got[sel])
         if alt.tie and ok.any():
@@ -600,6 +633,16 @@ class Tensors:
             yield start, out
 
 
+class _Whole:
+    """The tensors as one piece (no chunking)."""
+
+    def __init__(self, members: dict):
+        self.members = members
+
+    def chunks(self, step: int):
+        yield 0, {k: v for k, v in self.members.items() if v is not None}
+
+
 def _array_rows(a: np.ndarray, rows: int, step: int):
     for s in range(0, max(rows, 1), step):
         yield s, a[s:s + step]
@@ -620,22 +663,21 @@ def _row_step(x, chunk_bytes: int, multiple: int = 1) -> int:
 
 
 def check_cast(x, codes=None, fmt="e2m1", rounding="nearest-even", *, values=None, packed=None,
-               nibble_order="low", overflow="saturate", nan=None, neg_zero="keep", negative=None, zero=None,
-               rbits=None, rbits_width=None, lanes=None, max_examples: int = 10, chunk_bytes: int = 64 << 20,
-               progress: Callable[[int, int], None] | None = None) -> CheckReport:
+               nibble_order="low", rbits=None, max_examples: int = 10, chunk_bytes: int = 64 << 20,
+               progress: Callable[[int, int], None] | None = None, **policies) -> CheckReport:
     """Compare element codes (or values) with ``fp4ref.encode(x, fmt, rounding, **policies)``.
 
     x: float64/float32/float16/bfloat16 array (a memory map is read in row chunks of about ``chunk_bytes``).
     codes: uint8 codes, unpacked (x's shape) or FP4/FP6 packed along the last axis (``packed``: None = from
     the shapes; ``nibble_order``: "low" | "high"). values: the vendor's decoded values instead of codes.
-    The policies are those of :func:`fp4ref.encode`. progress(rows_done, rows_total) is called per chunk.
+    policies: those of :func:`fp4ref.encode` (overflow, nan, neg_zero, negative, zero, e8m0_subnormal,
+    rbits_width, lanes). progress(rows_done, rows_total) is called after each chunk.
     """
     f = _formats.get(fmt)
     x = _cast.as_float_array(x)
     if (codes is None) == (values is None):
         raise CheckInputError("give exactly one of codes= or values=")
-    opts = {"rounding": rounding, "overflow": overflow, "nan": nan, "neg_zero": neg_zero, "negative": negative,
-            "zero": zero, "rbits_width": rbits_width, "lanes": lanes}
+    opts = {"rounding": rounding, **{k: v for k, v in policies.items() if v is not None}}
     try:  # the options themselves: a usage error before any data is read
         _cast_encode(np.zeros(0, x.dtype), f, opts, np.zeros(0, np.uint64))
     except (ValueError, TypeError) as e:
@@ -651,18 +693,23 @@ def check_cast(x, codes=None, fmt="e2m1", rounding="nearest-even", *, values=Non
             raise CheckInputError(f"codes must be an unsigned integer array (uint8), got dtype {codes.dtype}")
         is_packed = _detect_packed(f, x.shape, codes.shape, packed)
         _packing._choice("nibble_order", nibble_order, _packing.NIBBLE_ORDERS)
-    if rbits is not None and np.shape(rbits)[:1] != x.shape[:1]:
-        raise CheckInputError(f"rbits shape {np.shape(rbits)} does not share x's rows {x.shape[:1]}")
+    if rbits is not None and not isinstance(rbits, np.ndarray):
+        rbits = np.asarray(rbits)
     swap_ok = values is None and f.bits == 4 and x.ndim >= 1 and x.shape[-1] % 2 == 0 and x.shape[-1] > 0
     alts = _cast_alternatives(f, opts, x.dtype)
-    src = _as_tensors(x, codes=codes, values=values, rbits=None if rbits is None else np.asarray(rbits))
+    if rbits is not None and (x.ndim < 2 or rbits.shape[:1] != x.shape[:1]):
+        src = _Whole({"x": x, "codes": codes, "values": values, "rbits": rbits})
+        step = max(1, x.shape[0] if x.ndim else 1)
+        return _run_cast(src, step, f, opts, alts, x, is_packed, nibble_order, swap_ok, values is not None,
+                         max_examples, progress, whole=True)
+    src = _as_tensors(x, codes=codes, values=values, rbits=rbits)
     step = _row_step(x, chunk_bytes)
     return _run_cast(src, step, f, opts, alts, x, is_packed, nibble_order, swap_ok, values is not None,
                      max_examples, progress)
 
 
 def _run_cast(src, step, f, opts, alts, x_like, is_packed, nibble_order, swap_ok, values_mode, max_examples,
-              progress, what=None) -> CheckReport:
+              progress, whole=False) -> CheckReport:
     shape = tuple(x_like.shape) if x_like.ndim else (1,)
     parts: dict[int, _Part] = {}
 
@@ -671,6 +718,7 @@ def _run_cast(src, step, f, opts, alts, x_like, is_packed, nibble_order, swap_ok
         xc = _cast.as_float_array(ch["x"])
         rb = ch.get("rbits")
         exp = _cast_encode(xc, f, opts, rb)
+        rb_elem = _element_rbits(rb, opts, alts, xc.shape)
         if values_mode:
             got = np.asarray(ch["values"], np.float64)
             exp = _decode_for(f, exp)
@@ -698,8 +746,7 @@ def _run_cast(src, step, f, opts, alts, x_like, is_packed, nibble_order, swap_ok
                           int(interp.sum()))
             sel = flat_mm[~interp]
             xs = xc.reshape(-1)[sel]
-            rbs = None if rb is None else np.asarray(rb).reshape(xc.size, -1)[sel].reshape(
-                (sel.size,) + np.asarray(rb).shape[xc.ndim:])
+            rbs = None if rb_elem is None else {k: v.reshape(-1)[sel] for k, v in rb_elem.items()}
 
             def idx_of(i, sel=sel):
                 ix = np.unravel_index(sel[i], xc.shape)
@@ -733,7 +780,7 @@ def _run_cast(src, step, f, opts, alts, x_like, is_packed, nibble_order, swap_ok
     if use_swap:
         notes.append(f"the codes read with nibble_order={'high' if nibble_order == 'low' else 'low'} leave "
                      f"{total_alt} of {total} mismatches")
-    label = what or (f"cast to {f.name}, " + ", ".join(f"{k}={v}" for k, v in opts.items() if v is not None))
+    label = f"cast to {f.name}, " + ", ".join(f"{k}={v}" for k, v in opts.items() if v is not None)
     return _report(parts, label, {"format": f.name, **{k: v for k, v in opts.items() if v is not None}},
                    max_examples, None, notes, values_mode)
 
@@ -1047,7 +1094,7 @@ def _classify_group(part: _Part, ctx: _QCtx, lay: _BlockLayout, offsets, g: _Gro
             continue
         try:
             ac, asc = run(alt.over, alt.cast, units)
-        except (ValueError, TypeError, _cast.CastError, ImportError):
+        except _RUN_ERRORS:
             continue
         rep_e = _same(ac, g.got[units])
         if g.gsc is not None:
@@ -1108,7 +1155,7 @@ def _classify_group(part: _Part, ctx: _QCtx, lay: _BlockLayout, offsets, g: _Gro
             continue
         try:
             ac, asc = run(alt.over, alt.cast, units)
-        except (ValueError, TypeError, _cast.CastError, ImportError):
+        except _RUN_ERRORS:
             continue
         idx = np.nonzero(units)[0]
         pairs = [(ecls, ehint, mm_e, _same(ac, g.got[units]))]
@@ -1344,21 +1391,14 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
                 expected_gs=expected_gs, values_dtype=vdt, alts=_recipe_alternatives(rec, x.dtype),
                 max_examples=max_examples)
     swap_ok = not values_mode and ef.bits == 4 and x.ndim >= 1 and x.shape[-1] % 2 == 0 and x.shape[-1] > 0
+    total_rows = x.shape[0] if x.ndim else 1
     rb = None if rbits is None else (rbits if isinstance(rbits, np.ndarray) else np.asarray(rbits))
     if rb is not None and rb.shape != x.shape:
         raise CheckInputError(f"rbits must have x's shape {x.shape}, got {rb.shape}")
     if mult is None:
-        step = max(1, x.shape[0] if x.ndim else 1)
-
-        def chunks():
-            yield 0, {"x": x, "codes": codes, "values": values, "rbits": rb}
+        src, step = _Whole({"x": x, "codes": codes, "values": values, "rbits": rb}), max(1, total_rows)
     else:
-        src = _as_tensors(x, codes=codes, values=values, rbits=rb)
-        step = _row_step(x, chunk_bytes, mult)
-
-        def chunks():
-            return src.chunks(step)
-    total_rows = x.shape[0] if x.ndim else 1
+        src, step = _as_tensors(x, codes=codes, values=values, rbits=rb), _row_step(x, chunk_bytes, mult)
     parts: dict[int, _Part] = {}
 
     def one(start, ch, choice):
@@ -1367,7 +1407,7 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
         return _quant_chunk(ctx, start, s0, xc, ch, is_packed, nibble_order, lin, other, swap_ok, choice,
                             whole=mult is None, lay_full=lay_full)
 
-    for start, ch in chunks():
+    for start, ch in src.chunks(step):
         parts[start] = one(start, ch, None)
         if progress:
             progress(min(start + step, total_rows), total_rows)
@@ -1376,7 +1416,7 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
     choice = (swap_ok and 2 * tot_alt < tot, other is not None and 2 * stot_alt < stot)
     redo = {s for s, p in parts.items() if (p.code_mm or p.scale_mm) and p.choice != choice}
     if redo:
-        for start, ch in chunks():
+        for start, ch in src.chunks(step):
             if start in redo:
                 parts[start] = one(start, ch, choice)
     if choice[0]:
