@@ -602,33 +602,57 @@ def _detect_packed(fmt, x_shape, codes_shape, packed) -> bool:
 
 
 # --- row chunks of several aligned tensors ---------------------------------------------------------------------
-class Tensors:
-    """Aligned row chunks (along axis 0) of x and of the tensors that share its rows.
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor in a file (an :mod:`fp4ref.io` spec and its read options). The checks read it in row chunks,
+    each its own memory map, so resident memory stays bounded for any file size."""
+    spec: str
+    dtype: object = None
+    shape: object = None
+    input_dtype: str | None = None
 
-    Each member is a numpy array (pieces are views) or a spec for :func:`fp4ref.io.iter_row_chunks` given as
-    ``(spec, read_kwargs)``, which maps one bounded piece at a time."""
+    def open(self) -> np.ndarray:
+        from . import io as _io
+        return _io.open_tensor(self.spec, self.dtype, self.shape, self.input_dtype)
+
+
+def _arr(a):
+    """An array (a memory map for a TensorRef) for shapes, dtypes and whole-tensor use."""
+    if a is None or isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, TensorRef):
+        return a.open()
+    return np.asarray(a)
+
+
+class Tensors:
+    """Aligned row chunks (along axis 0) of x and of the tensors that share its rows: numpy arrays (pieces are
+    views) or TensorRef's (each piece its own bounded memory map, :func:`fp4ref.io.iter_row_chunks`)."""
 
     def __init__(self, members: dict, rows: int):
-        self.members = members
+        self.members = {k: v for k, v in members.items() if v is not None}
         self.rows = rows
 
     def chunks(self, step: int) -> Iterator[tuple[int, dict]]:
         from . import io as _io
         iters = {}
         for name, m in self.members.items():
-            if m is None:
-                continue
-            if isinstance(m, np.ndarray):
-                iters[name] = _array_rows(m, self.rows, step)
+            if isinstance(m, TensorRef):
+                a = m.open()
+                row_bytes = max(1, a.dtype.itemsize * int(np.prod(a.shape[1:])))
+                del a
+                kw = {"input_dtype": m.input_dtype}
+                if _io.parse_spec(m.spec).kind == "raw":
+                    kw.update(dtype=m.dtype, shape=m.shape)
+                iters[name] = _io.iter_row_chunks(m.spec, max_bytes=step * row_bytes, row_multiple=step, **kw)
             else:
-                spec, kw, row_bytes = m
-                iters[name] = _io.iter_row_chunks(spec, max_bytes=max(1, step * row_bytes), row_multiple=step,
-                                                  **kw)
+                iters[name] = _array_rows(m, self.rows, step)
         for start in range(0, max(self.rows, 1), step):
             out = {}
             for name, it in iters.items():
                 s, piece = next(it)
-                assert s == start, (name, s, start)
+                if s != start:
+                    raise AssertionError(f"row chunks out of step: {name} at {s}, expected {start}")
                 out[name] = piece
             yield start, out
 
@@ -637,10 +661,10 @@ class _Whole:
     """The tensors as one piece (no chunking)."""
 
     def __init__(self, members: dict):
-        self.members = members
+        self.members = {k: _arr(v) for k, v in members.items() if v is not None}
 
     def chunks(self, step: int):
-        yield 0, {k: v for k, v in self.members.items() if v is not None}
+        yield 0, dict(self.members)
 
 
 def _array_rows(a: np.ndarray, rows: int, step: int):
@@ -648,13 +672,10 @@ def _array_rows(a: np.ndarray, rows: int, step: int):
         yield s, a[s:s + step]
 
 
-def _as_tensors(x, **others) -> Tensors:
-    rows = x.shape[0] if x.ndim else 1
-    members = {"x": x if x.ndim else x.reshape(1)}
-    for k, v in others.items():
-        if v is not None:
-            members[k] = v if v.ndim else v.reshape(1)
-    return Tensors(members, rows)
+def _as_tensors(x, x_arr, **others) -> Tensors:
+    if x_arr.ndim == 0:
+        return _Whole({"x": x_arr.reshape(1), **{k: _arr(v) for k, v in others.items()}})
+    return Tensors({"x": x, **others}, x_arr.shape[0])
 
 
 def _row_step(x, chunk_bytes: int, multiple: int = 1) -> int:
@@ -674,42 +695,38 @@ def check_cast(x, codes=None, fmt="e2m1", rounding="nearest-even", *, values=Non
     rbits_width, lanes). progress(rows_done, rows_total) is called after each chunk.
     """
     f = _formats.get(fmt)
-    x = _cast.as_float_array(x)
     if (codes is None) == (values is None):
         raise CheckInputError("give exactly one of codes= or values=")
+    refs = {"x": x, "codes": codes, "values": values, "rbits": rbits}
+    xa, ca, va, ra = _arr(x), _arr(codes), _arr(values), _arr(rbits)
+    xa = _cast.as_float_array(xa, "x")
     opts = {"rounding": rounding, **{k: v for k, v in policies.items() if v is not None}}
     try:  # the options themselves: a usage error before any data is read
-        _cast_encode(np.zeros(0, x.dtype), f, opts, np.zeros(0, np.uint64))
+        _cast_encode(np.zeros(0, xa.dtype), f, opts, np.zeros(0, np.uint64))
     except (ValueError, TypeError) as e:
         raise CheckInputError(str(e)) from None
-    if values is not None:
-        values = np.asarray(values) if not isinstance(values, np.ndarray) else values
-        if values.shape != x.shape:
-            raise CheckInputError(f"values shape {values.shape} differs from x's shape {x.shape}")
-        is_packed = False
+    is_packed = False
+    if va is not None:
+        if va.shape != xa.shape:
+            raise CheckInputError(f"values shape {va.shape} differs from x's shape {xa.shape}")
     else:
-        codes = np.asarray(codes) if not isinstance(codes, np.ndarray) else codes
-        if codes.dtype.kind not in "ui":
-            raise CheckInputError(f"codes must be an unsigned integer array (uint8), got dtype {codes.dtype}")
-        is_packed = _detect_packed(f, x.shape, codes.shape, packed)
-        _packing._choice("nibble_order", nibble_order, _packing.NIBBLE_ORDERS)
-    if rbits is not None and not isinstance(rbits, np.ndarray):
-        rbits = np.asarray(rbits)
-    swap_ok = values is None and f.bits == 4 and x.ndim >= 1 and x.shape[-1] % 2 == 0 and x.shape[-1] > 0
-    alts = _cast_alternatives(f, opts, x.dtype)
-    if rbits is not None and (x.ndim < 2 or rbits.shape[:1] != x.shape[:1]):
-        src = _Whole({"x": x, "codes": codes, "values": values, "rbits": rbits})
-        step = max(1, x.shape[0] if x.ndim else 1)
-        return _run_cast(src, step, f, opts, alts, x, is_packed, nibble_order, swap_ok, values is not None,
-                         max_examples, progress, whole=True)
-    src = _as_tensors(x, codes=codes, values=values, rbits=rbits)
-    step = _row_step(x, chunk_bytes)
-    return _run_cast(src, step, f, opts, alts, x, is_packed, nibble_order, swap_ok, values is not None,
+        if ca.dtype.kind not in "ui":
+            raise CheckInputError(f"codes must be an unsigned integer array (uint8), got dtype {ca.dtype}")
+        is_packed = _detect_packed(f, xa.shape, ca.shape, packed)
+        if nibble_order not in _packing.NIBBLE_ORDERS:
+            raise CheckInputError(f"nibble_order must be 'low' or 'high', got {nibble_order!r}")
+    swap_ok = va is None and f.bits == 4 and xa.ndim >= 1 and xa.shape[-1] % 2 == 0 and xa.shape[-1] > 0
+    alts = _cast_alternatives(f, opts, xa.dtype)
+    if xa.ndim < 2 or (ra is not None and ra.shape[:1] != xa.shape[:1]):
+        src, step = _Whole(refs), max(1, xa.shape[0] if xa.ndim else 1)
+    else:
+        src, step = _as_tensors(x, xa, codes=codes, values=values, rbits=rbits), _row_step(xa, chunk_bytes)
+    return _run_cast(src, step, f, opts, alts, xa, is_packed, nibble_order, swap_ok, va is not None,
                      max_examples, progress)
 
 
 def _run_cast(src, step, f, opts, alts, x_like, is_packed, nibble_order, swap_ok, values_mode, max_examples,
-              progress, whole=False) -> CheckReport:
+              progress) -> CheckReport:
     shape = tuple(x_like.shape) if x_like.ndim else (1,)
     parts: dict[int, _Part] = {}
 
@@ -1283,7 +1300,7 @@ def _read_scales(scales, scale_shape, layout, sf):
     n_swz = _packing.swizzled_size(rows, cols)
     if layout == "linear":
         if s.size != n_lin:
-            hint = "; its size fits the swizzled layout: pass scale_layout='swizzled'" if s.size == n_swz else ""
+            hint = "; its size fits the swizzled layout: pass scale_layout='swizzled' (--scale-layout swizzled)" if s.size == n_swz else ""
             raise CheckInputError(f"scales hold {s.size} codes; the recipe's block grid {scale_shape} has {n_lin}"
                                   f"{hint}")
         other = None
@@ -1291,7 +1308,7 @@ def _read_scales(scales, scale_shape, layout, sf):
             other = _packing.unswizzle_scales(s.reshape(-1), rows, cols).reshape(scale_shape)
         return s.reshape(scale_shape), other, "swizzled"
     if s.size != n_swz:
-        hint = "; its size fits the linear layout: pass scale_layout='linear'" if s.size == n_lin else ""
+        hint = "; its size fits the linear layout: pass scale_layout='linear' (--scale-layout linear)" if s.size == n_lin else ""
         raise CheckInputError(f"swizzled scales of a {rows}x{cols} scale matrix hold {n_swz} bytes, got {s.size}"
                               f"{hint}")
     lin = _packing.unswizzle_scales(s.reshape(-1), rows, cols).reshape(scale_shape)
@@ -1325,7 +1342,9 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
         if bad:
             raise CheckInputError(f"unknown option(s) {', '.join(bad)}; options: {', '.join(sorted(known))}")
         rec = replace(rec, **overrides)
-    x = _cast.as_float_array(x)
+    refs = {"x": x, "codes": codes, "values": values, "rbits": rbits}
+    x, codes, values, rbits = _arr(x), _arr(codes), _arr(values), _arr(rbits)
+    x = _cast.as_float_array(x, "x")
     if values is None and codes is None:
         raise CheckInputError("give codes= (with scales=) or values=")
     if values is not None and (codes is not None or scales is not None):
@@ -1342,12 +1361,10 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
     vdt = None
     is_packed = False
     if values_mode:
-        values = values if isinstance(values, np.ndarray) else np.asarray(values)
         if values.shape != x.shape:
             raise CheckInputError(f"values shape {values.shape} differs from x's shape {x.shape}")
         vdt = values.dtype if values.dtype in (np.float32, np.float64, np.float16, _BF16) else np.dtype(np.float64)
     else:
-        codes = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
         if codes.dtype.kind not in "ui":
             raise CheckInputError(f"codes must be an unsigned integer array (uint8), got dtype {codes.dtype}")
         is_packed = _detect_packed(ef, x.shape, codes.shape, packed)
@@ -1361,7 +1378,7 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
     gamax, expected_gs = None, None
     if rec.tensor_scale is not None:
         if rec.global_scale is None:
-            gamax = _global_amax(x, rec, axis, mult, chunk_bytes)
+            gamax = _global_amax(refs["x"], x, rec, axis, mult, chunk_bytes)
         ts = _S.tensor_scale(rec.tensor_scale, gamax if gamax is not None else float("nan"), elem=rec.elem,
                              scale_fmt=rec.scale_fmt, global_scale=rec.global_scale)
         expected_gs = ts.stored
@@ -1392,13 +1409,14 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
                 max_examples=max_examples)
     swap_ok = not values_mode and ef.bits == 4 and x.ndim >= 1 and x.shape[-1] % 2 == 0 and x.shape[-1] > 0
     total_rows = x.shape[0] if x.ndim else 1
-    rb = None if rbits is None else (rbits if isinstance(rbits, np.ndarray) else np.asarray(rbits))
+    rb = rbits
     if rb is not None and rb.shape != x.shape:
         raise CheckInputError(f"rbits must have x's shape {x.shape}, got {rb.shape}")
     if mult is None:
         src, step = _Whole({"x": x, "codes": codes, "values": values, "rbits": rb}), max(1, total_rows)
     else:
-        src, step = _as_tensors(x, codes=codes, values=values, rbits=rb), _row_step(x, chunk_bytes, mult)
+        src = _as_tensors(refs["x"], x, codes=refs["codes"], values=refs["values"], rbits=refs["rbits"])
+        step = _row_step(x, chunk_bytes, mult)
     parts: dict[int, _Part] = {}
 
     def one(start, ch, choice):
@@ -1439,14 +1457,15 @@ def _other_convention(rec, amax):
     return float(_S.tensor_scale(kind, amax, elem=rec.elem, scale_fmt=rec.scale_fmt).stored), kind
 
 
-def _global_amax(x, rec, axis, mult, chunk_bytes) -> float:
+def _global_amax(x_ref, x, rec, axis, mult, chunk_bytes) -> float:
+    """The tensor amax of the recipe's tensor scale, over row chunks where the blocks allow."""
     from .quantize import tensor_amax
     if mult is None:
         return tensor_amax(x, rec, axis)
     m = 0.0
     step = _row_step(x, chunk_bytes, mult)
-    for s in range(0, x.shape[0], step):
-        a = tensor_amax(x[s:s + step], rec, axis)
+    for _, ch in Tensors({"x": x_ref}, x.shape[0]).chunks(step):
+        a = tensor_amax(_cast.as_float_array(ch["x"]), rec, axis)
         if a != a:
             return float("nan")
         m = max(m, a)

@@ -63,16 +63,12 @@ class Candidate:
             else:
                 out += ["-o", f"{k}={v!r}" if not isinstance(v, str) else f"{k}={v}"]
         for k, v in self.reading.items():
-            out += [f"--{k.replace('_', '-')}", str(v)]
+            if (k, v) not in (("nibble_order", "low"), ("scale_layout", "linear")):
+                out += [f"--{k.replace('_', '-')}", str(v)]
         return out
 
     def describe(self) -> str:
-        args = self.args()[2:]
-        for k, default in (("--nibble-order", "low"), ("--scale-layout", "linear")):
-            if k in args and args[args.index(k) + 1] == default:
-                i = args.index(k)
-                del args[i:i + 2]
-        opts = " ".join(args)
+        opts = " ".join(self.args()[2:])
         return self.name + (f" {opts}" if opts else "")
 
     def to_dict(self) -> dict:
