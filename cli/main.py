@@ -10,6 +10,12 @@ _COMMANDS = {
     "decode": ("encode", "decode_cmd"),
     "explain": ("explain", "explain_cmd"),
     "hadamard": ("hadamard", "hadamard_cmd"),
+    "check": ("check", "check_cmd"),
+    "identify": ("check", "identify_cmd"),
+    "vectors": ("vectors", "vectors_cmd"),
+    "quantize": ("quantize", "quantize_cmd"),
+    "dequantize": ("quantize", "dequantize_cmd"),
+    "recipes": ("quantize", "recipes_cmd"),
 }
 
 
