@@ -976,6 +976,7 @@ class _QCtx:
     values_dtype: object            # None: codes mode
     alts: list
     max_examples: int
+    tensor_nan: bool = False        # a NaN input reaches the tensor scale: every block depends on a NaN
 
 
 def _quantize(ctx: _QCtx, x, rbits=None, over=None, cast=None, axis=None):
@@ -1075,7 +1076,7 @@ def _classify_group(part: _Part, ctx: _QCtx, lay: _BlockLayout, offsets, g: _Gro
     mm_s = (~_same(esc, g.gsc) & g.count_s) if g.gsc is not None else np.zeros((k, 1, nb), bool)
     blk_mm_s = mm_s.any(axis=1)                                              # (k, nb)
     xf = g.xs.astype(np.float64)
-    blk_nan = _per_block(np.isnan(xf), nb, tc, False, np.any)
+    blk_nan = _per_block(np.isnan(xf), nb, tc, False, np.any) | ctx.tensor_nan
     blk_inf = _per_block(np.isinf(xf), nb, tc, False, np.any)
     # --- classes the input decides ----------------------------------------------------------------------------
     ecls = np.full(mm_e.shape, _NONE, np.int8)
@@ -1406,7 +1407,7 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
         gs_report = {"expected": exp, "got": got, "match": same, "class": cls, "hint": hint}
     ctx = _QCtx(rec=rec, axis=axis, elem=ef, scale_fmt=sf, global_amax=gamax, vendor_gs=vendor_gs,
                 expected_gs=expected_gs, values_dtype=vdt, alts=_recipe_alternatives(rec, x.dtype),
-                max_examples=max_examples)
+                max_examples=max_examples, tensor_nan=gamax is not None and gamax != gamax)
     swap_ok = not values_mode and ef.bits == 4 and x.ndim >= 1 and x.shape[-1] % 2 == 0 and x.shape[-1] > 0
     total_rows = x.shape[0] if x.ndim else 1
     rb = rbits
