@@ -21,7 +21,8 @@ from fp4ref.exact.cast import bits_encode_array
 
 from .inputs import finfo, next_down, next_up, wide as _wide
 
-__all__ = ["CAST_DECISIONS", "DECISION_DOC", "classify_cast", "mask_names", "bit", "grid"]
+__all__ = ["CAST_DECISIONS", "DECISION_DOC", "classify_cast", "mask_names", "bit", "grid", "BLOCK_DECISIONS",
+           "BLOCK_DECISION_DOC", "block_bit", "block_mask_names", "amax_bits", "scale_bits", "quotient_bits"]
 
 # name → what reaching it means (order = bit index; append only, never reorder: files store the bits)
 DECISION_DOC = {
@@ -188,3 +189,121 @@ def _double_rounds(v: np.ndarray, fmt) -> np.ndarray:
         a, b = v[fine], v32[fine]
         differs[fine] = (b.astype(np.float64) != a) & (bits_encode_array(a, fmt) != bits_encode_array(b, fmt))
     return differs
+
+
+# --- block quantization ----------------------------------------------------------------------------------------
+# Decisions of one block (bit i = BLOCK_DECISIONS[i]); the elem-* bits look at the exact quotient of each element
+# by its block's decoded scale (and the tensor scale), i.e. the value the element rounding starts from in exact
+# arithmetic; recipes whose float32 expression order rounds that quotient first are exactly where they matter.
+BLOCK_DECISION_DOC = {
+    "amax-pow2": "the block amax is a power of two (FLOOR/CEIL/RCEIL change scale there)",
+    "amax-below-pow2": "the block amax is the input dtype's largest value below a power of two (float32 log2 "
+                       "rounds it up: D-2)",
+    "amax-max-multiple": "the block amax is the element max times a power of two (the RCEIL threshold)",
+    "amax-near-max-multiple": "the block amax is one input ulp from the element max times a power of two "
+                              "(float32 amax/max rounds onto the threshold: D-21)",
+    "amax-subnormal": "the block amax is a subnormal of the input dtype",
+    "zero-block": "every element is ±0 (scale of a zero amax)",
+    "neg-zero": "the block holds -0 (neg_zero policy inside blocks)",
+    "nan-block": "the block holds a NaN (NaN scale, whole block NaN: D-17)",
+    "inf-block": "the block holds ±Inf and no NaN",
+    "spike": "exactly one nonzero element in the block",
+    "scale-min": "the scale code is the scale format's smallest positive value (clamped below: E8M0 2^-127)",
+    "scale-zero": "the scale code decodes to zero (UE4M3 0x00: D-11)",
+    "scale-subnormal": "the scale code is a subnormal of the scale format",
+    "scale-min-normal": "the scale code is the scale format's smallest normal (torchao's 2^-6 floor: D-11)",
+    "scale-max": "the scale code is the scale format's largest finite value (saturated)",
+    "scale-nan": "the scale code is NaN (E8M0 0xFF)",
+    "elem-exact": "an element's exact quotient is a value of the element format",
+    "elem-tie": "an element's exact quotient is a midpoint of the element format",
+    "elem-inexact": "an element's exact quotient lies between two element values",
+    "elem-saturate": "an element's exact quotient exceeds the element max (FLOOR's top binade: D-1)",
+    "elem-underflow": "an element's exact quotient is below the element format's smallest positive value",
+    "elem-subnormal": "an element's exact quotient is below the element format's min normal",
+    "padded": "the block extends past the end of the row (pad option)",
+    "tile-2d": "the block is a 2-D tile",
+    "transformed": "the block is quantized after a Hadamard transform (decisions on the transform's output)",
+}
+BLOCK_DECISIONS = tuple(BLOCK_DECISION_DOC)
+_BBIT = {name: 1 << i for i, name in enumerate(BLOCK_DECISIONS)}
+
+
+def block_bit(name: str) -> int:
+    return _BBIT[name]
+
+
+def block_mask_names(mask: int) -> list[str]:
+    return [n for n in BLOCK_DECISIONS if mask & _BBIT[n]]
+
+
+def _is_pow2(a: np.ndarray) -> np.ndarray:
+    m, _ = np.frexp(a)
+    return (a > 0) & (m == 0.5)
+
+
+def amax_bits(amax: np.ndarray, dt: np.dtype, elem) -> np.ndarray:
+    """amax-* bits of block amaxes (float64 values that the input dtype ``dt`` holds)."""
+    elem = _formats.get(elem)
+    a = np.asarray(amax, np.float64)
+    out = np.zeros(a.shape, np.uint32)
+    fin = np.isfinite(a) & (a > 0)
+    af = np.where(fin, a, 1.0)
+    out[fin & _is_pow2(af)] |= _BBIT["amax-pow2"]
+    up = next_up(af.astype(dt)).astype(np.float64)
+    out[fin & _is_pow2(up) & ~_is_pow2(af)] |= _BBIT["amax-below-pow2"]
+    top = float(elem.max)
+    ratio = af / top  # exact when af is top times a power of two (top has few bits)
+    mult = fin & _is_pow2(ratio) & (ratio * top == af)
+    out[mult] |= _BBIT["amax-max-multiple"]
+    dn = next_down(af.astype(dt)).astype(np.float64)
+    near = np.zeros(a.shape, bool)
+    for nb in (up, dn):
+        r = nb / top
+        near |= _is_pow2(r) & (r * top == nb)
+    out[fin & near & ~mult] |= _BBIT["amax-near-max-multiple"]
+    out[fin & (a < float(finfo(dt).smallest_normal))] |= _BBIT["amax-subnormal"]
+    return out
+
+
+def scale_bits(codes: np.ndarray, scale_fmt: str) -> np.ndarray:
+    """scale-* bits of scale codes (uint8 codes of ``scale_fmt``; float32 scale values for 'fp32')."""
+    codes = np.asarray(codes)
+    out = np.zeros(codes.shape, np.uint32)
+    if scale_fmt == "fp32":
+        out[codes == 0] |= _BBIT["scale-zero"]
+        out[np.isnan(codes)] |= _BBIT["scale-nan"]
+        return out
+    f = _formats.get(scale_fmt)
+    vals = f.values[codes.astype(np.int64)]
+    pos = f.values[(f.values > 0) & np.isfinite(f.values)]
+    out[vals == pos.min()] |= _BBIT["scale-min"]
+    out[vals == 0] |= _BBIT["scale-zero"]
+    if f.subnormals and f.kind == "float":
+        out[(vals > 0) & (vals < 2.0 ** f.emin)] |= _BBIT["scale-subnormal"]
+        out[vals == 2.0 ** f.emin] |= _BBIT["scale-min-normal"]
+    out[vals == pos.max()] |= _BBIT["scale-max"]
+    out[np.isnan(vals)] |= _BBIT["scale-nan"]
+    return out
+
+
+def quotient_bits(q: np.ndarray, exact: np.ndarray, elem) -> np.ndarray:
+    """elem-* bits of quotients: ``q`` their float64 roundings, ``exact`` where that rounding is exact (only
+    those can be grid values or midpoints, which are float64 numbers)."""
+    elem = _formats.get(elem)
+    q = np.asarray(q, np.float64)
+    out = np.zeros(q.shape, np.uint32)
+    pts, mids = _float_grid(elem.name, False)
+    a = np.abs(q)
+    fin = np.isfinite(a) & (a > 0)
+    top = pts[-2]
+    smallest = pts[pts > 0][0]
+    on_grid = fin & exact & np.isin(a, pts[:-1])
+    out[on_grid] |= _BBIT["elem-exact"]
+    tie = fin & exact & np.isin(a, mids[:-1])
+    out[tie] |= _BBIT["elem-tie"]
+    out[fin & ~on_grid & (a <= top)] |= _BBIT["elem-inexact"]
+    out[fin & (a > top)] |= _BBIT["elem-saturate"]
+    out[fin & (a < smallest)] |= _BBIT["elem-underflow"]
+    if elem.kind == "float" and elem.subnormals:
+        out[fin & (a < 2.0 ** elem.emin)] |= _BBIT["elem-subnormal"]
+    return out

@@ -13,6 +13,8 @@ import os
 import pathlib
 import tempfile
 
+import numba
+
 import fp4ref
 
 from . import decisions as D
@@ -28,13 +30,24 @@ _BUILDERS = {}
 
 def _builder(kind: str):
     if not _BUILDERS:
-        from . import cast_cases
-        _BUILDERS["cast"] = cast_cases.build_vector
+        from . import block_cases, cast_cases, sr_cases
+        _BUILDERS.update(cast=cast_cases.build_vector, scale=block_cases.build_scale_vector,
+                         block=block_cases.build_block_vector, sr=sr_cases.build_sr_vector)
     return _BUILDERS[kind]
 
 
 def _kind_of(target) -> str:
     return target.name.split("/", 1)[0]
+
+
+def _cases(v) -> int:
+    if v.kind == "cast":
+        return int(v.arrays["x"].shape[0])
+    if v.kind == "scale":
+        return int(v.arrays["amax"].shape[0])
+    if v.kind == "sr":
+        return int(v.arrays["x"].shape[0])
+    return sum(c["cases"] for c in v.coverage.values())
 
 
 def build_vectors(level: int, only: str | None = None):
@@ -46,7 +59,9 @@ def build_vectors(level: int, only: str | None = None):
 
 
 def _decision_docs() -> dict:
-    return {"cast": dict(D.DECISION_DOC)}
+    from .sr_cases import SR_DECISION_DOC
+    return {"cast": dict(D.DECISION_DOC), "scale": dict(D.BLOCK_DECISION_DOC), "block": dict(D.BLOCK_DECISION_DOC),
+            "sr": dict(SR_DECISION_DOC)}
 
 
 def _family_docs(level: int) -> dict:
@@ -58,7 +73,23 @@ def _family_docs(level: int) -> dict:
 
 
 def manifest_bytes(m: dict) -> bytes:
-    return (json.dumps(m, indent=1, sort_keys=True) + "\n").encode()
+    """JSON with sorted keys, one line per entry of the top-level tables (diff-friendly, compact)."""
+    def dump(v):
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    keys = sorted(m)
+    lines = ["{"]
+    for i, k in enumerate(keys):
+        end = "," if i < len(keys) - 1 else ""
+        v = m[k]
+        if isinstance(v, dict) and v:
+            sub = sorted(v)
+            lines.append(f" {dump(k)}: {{")
+            lines += [f"  {dump(sk)}: {dump(v[sk])}{',' if j < len(sub) - 1 else ''}" for j, sk in enumerate(sub)]
+            lines.append(" }" + end)
+        else:
+            lines.append(f" {dump(k)}: {dump(v)}{end}")
+    lines.append("}")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _write(path: pathlib.Path, data: bytes) -> None:
@@ -72,6 +103,16 @@ def _write(path: pathlib.Path, data: bytes) -> None:
 
 def generate(level: int, out, *, only: str | None = None, progress=None) -> dict:
     """Write the level's vectors and MANIFEST.json under ``out``; returns the manifest."""
+    # The vectors are small arrays: starting Numba's worker threads for each call costs more than it saves.
+    prev = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _generate(level, out, only, progress)
+    finally:
+        numba.set_num_threads(prev)
+
+
+def _generate(level: int, out, only, progress) -> dict:
     out = pathlib.Path(out)
     version = fp4ref.__version__
     old = out / MANIFEST
@@ -88,8 +129,7 @@ def generate(level: int, out, *, only: str | None = None, progress=None) -> dict
             _write(out / rel, data)
             files[rel] = {"vector": v.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                           "format": _file_format(rel)}
-        cases = int(v.arrays["x"].shape[0]) if v.kind == "cast" else None
-        vectors[v.name] = {"kind": v.kind, "options": v.options, "cases": cases, "files": sorted(written),
+        vectors[v.name] = {"kind": v.kind, "options": v.options, "cases": _cases(v), "files": sorted(written),
                            "families": v.coverage}
         tot = coverage.setdefault(v.kind, {})
         for fam in v.coverage.values():

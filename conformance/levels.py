@@ -7,7 +7,11 @@ every 16-bit input pattern for float16/bfloat16.
 """
 from __future__ import annotations
 
+from fp4ref import recipes as _recipes
+
+from .block_cases import RecipeTarget
 from .cast_cases import ALL_MODES, CastTarget
+from .sr_cases import SrTarget
 
 __all__ = ["LEVELS", "CAST_FORMATS", "cast_targets", "targets"]
 
@@ -47,11 +51,18 @@ SCALE_FORMATS = ("e8m0", "ue4m3", "ue5m3-61440", "ue5m3-114688", "ue5m3-122880")
 SCALE_MODES_L1 = ("nearest-even", "nearest-away", "toward-zero", "toward-positive")
 
 
+# Level 1 variants of a format that differ from it only at one end (the extra negative code of MXINT8/INT4, the
+# top of UE5M3's range) keep the families that reach that end.
+_NARROW = {"mxint8-m2", "int4-m8", "ue5m3-114688", "ue5m3-122880"}
+_NARROW_FAMILIES = ("codes", "ties", "overflow", "underflow", "specials")
+
+
 def cast_targets(level: int) -> list[CastTarget]:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
     if level == 1:
-        out = [CastTarget(f, "f32", modes=SCALE_MODES_L1 if f in SCALE_FORMATS else ALL_MODES)
+        out = [CastTarget(f, "f32", modes=SCALE_MODES_L1 if f in SCALE_FORMATS else ALL_MODES,
+                          families=_NARROW_FAMILIES if f in _NARROW else None)
                for f in CAST_FORMATS]
         for dt, fmts in _L1_DTYPES.items():
             out += [CastTarget(f, dt, modes=("nearest-even",)) for f in fmts]
@@ -66,7 +77,61 @@ def cast_targets(level: int) -> list[CastTarget]:
     return out
 
 
+# Level 1's extra bfloat16 recipe vectors: TransformerEngine quantizes bf16 activations (its RHT path only then
+# rounds the transform to bf16 as the kernels do, semantics D-20).
+_L1_BF16_RECIPES = ("te-nvfp4", "te-nvfp4-rht", "te-mxfp8")
+
+
+def _has_amax_scale(rec) -> bool:
+    """Scale vectors sweep the block amax: recipes whose scale is not a function of the amax (QuEST) or of a
+    transformed block (Hadamard) have none."""
+    return rec.transform is None and rec.scale_rule != "quest"
+
+
+def recipe_targets(level: int) -> list[RecipeTarget]:
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
+    out = []
+    for rec in _recipes.all_recipes():
+        if level == 2:
+            dts = ["f32", "bf16"]
+        elif rec.name == "te-nvfp4-rht":
+            dts = ["bf16"]  # float32 inputs would keep the transform in float32, which TE never does
+        else:
+            dts = ["f32", "bf16"] if rec.name in _L1_BF16_RECIPES else ["f32"]
+        for dt in dts:
+            if _has_amax_scale(rec):
+                out.append(RecipeTarget("scale", rec.name, dt))
+            out.append(RecipeTarget("block", rec.name, dt))
+    return out
+
+
+# Stochastic rounding: E2M1 under every variant with 8 random bits (PTX cvt.rs .e2m1x4 and TransformerEngine's
+# fallback use 8), the FP6/FP8 formats under the PTX carry rule with the ISA's 16 bits. Level 2 adds every
+# variant for every format at 8 and 16 bits (the gfloat "fastest" forms need w below the input's precision).
+_E2M1_VARIANTS = ("stochastic-ptx", "stochastic-te", "stochastic-gfloat", "stochastic-gfloat-odd",
+                  "stochastic-gfloat-fast", "stochastic-gfloat-fastest", "stochastic-exact")
+_SR_FORMATS = ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2")
+_ALL_VARIANTS = _E2M1_VARIANTS + ("stochastic-gfloat-fast-float32", "stochastic-gfloat-fastest-float32")
+
+
+def sr_targets(level: int) -> list[SrTarget]:
+    if level == 1:
+        return [SrTarget("e2m1", v, 8) for v in _E2M1_VARIANTS] + \
+            [SrTarget(f, "stochastic-ptx", 16) for f in _SR_FORMATS if f != "e2m1"]
+    out = []
+    for f in _SR_FORMATS:
+        for v in _ALL_VARIANTS:
+            if v == "stochastic-te" and f != "e2m1":
+                continue
+            for w in (8, 16):
+                if v == "stochastic-te" and w != 8:
+                    continue
+                out.append(SrTarget(f, v, w))
+    return out
+
+
 def targets(level: int) -> list:
     """Every target of a level, in generation order."""
-    return list(cast_targets(level))
+    return list(cast_targets(level)) + recipe_targets(level) + sr_targets(level)
 

@@ -9,8 +9,9 @@
   description in the header's ``__metadata__["fp4ref"]``.
 - ``.hex``: text, one case per line, TestFloat style: input bits, options, expected output bits (formats in
   vectors/README.md and in each file's ``#`` header).
-- ``.memh``: ``$readmemh`` files (not for float64 inputs), one per rounding mode (or recipe), one memory word per case: the input bits
-  and the expected bits concatenated (fields separated by ``_``, which ``$readmemh`` ignores), ``//`` comments.
+- ``.memh``: ``$readmemh`` files (cast and scale vectors; not for float64 inputs): one memory word per case,
+  the input bits and the expected bits concatenated (a cast word carries the expected code of every rounding
+  mode), fields separated by ``_`` (which ``$readmemh`` ignores), ``//`` comments.
 """
 from __future__ import annotations
 
@@ -124,28 +125,180 @@ def _cast_hex(v: Vector, version: str) -> str:
 
 
 def _cast_memh(v: Vector, version: str) -> dict[str, str]:
+    """One file, one word per case: the input bits, then the expected code under each mode (in options order)."""
     o = v.options
     x = v.arrays["x"]
     xd = x.dtype.itemsize * 2
     cd = _code_digits(o["format_bits"])
     xs = _hex(bits_of(x), xd)
+    exp = [_hex(v.arrays[f"expected_{tok}"], cd) for tok in o["modes"]]
+    fields = [f"input[{4 * xd - 1}:0]"] + [f"{tok}[{4 * cd - 1}:0]" for tok in o["modes"]]
+    lines = _cast_header(v, version, "//")
+    lines.append(f"// word = {{{', '.join(fields)}}} ({4 * xd + 4 * cd * len(exp)} bits), {x.size} words; modes: "
+                 + ", ".join(f"{t}={m}" for t, m in o["mode_names"].items()))
     fam = v.arrays["family"]
-    out = {}
-    for tok in o["modes"]:
-        exp = _hex(v.arrays[f"expected_{tok}"], cd)
-        lines = _cast_header(v, version, "//")
-        lines.append(f"// rounding {o['mode_names'][tok]}; word = {{input[{4 * xd - 1}:0], expected[{4 * cd - 1}:0]}}"
-                     f", {x.size} words")
-        for k, name in enumerate(v.families):
-            idx = np.flatnonzero(fam == k)
-            lines.append(f"// family {name} ({idx.size})")
-            lines += [f"{xs[i]}_{exp[i]}" for i in idx]
-        out[tok] = "\n".join(lines) + "\n"
+    for k, name in enumerate(v.families):
+        idx = np.flatnonzero(fam == k)
+        lines.append(f"// family {name} ({idx.size})")
+        lines += ["_".join([xs[i]] + [e[i] for e in exp]) for i in idx]
+    return {"all": "\n".join(lines) + "\n"}
+
+
+# --- scale and block vectors ------------------------------------------------------------------------------------
+def _f32_hex(v) -> str:
+    return format(int(np.float32(v).view(np.uint32)), "08X")
+
+
+def _recipe_header(v: Vector, version: str, comment: str) -> list[str]:
+    o = v.options
+    lines = [f"{comment} fp4ref {version} conformance vector {v.name}",
+             f"{comment} recipe {o['recipe']}: elements {o['elem']}, scales {o['scale_fmt']}, {o['layout']} blocks "
+             f"{'x'.join(map(str, o['tile']))}, input {o['input_dtype']}",
+             f"{comment} options: " + json.dumps(o["recipe_options"], sort_keys=True)]
+    if o.get("global_amax") is not None:
+        lines.append(f"{comment} global amax (an input): {o['global_amax']!r} = float32 {_f32_hex(o['global_amax'])}")
+    return lines
+
+
+def _scale_digits(o) -> int:
+    return o["scale_bits"] // 4
+
+
+def _scale_words(scales: np.ndarray, o) -> list[str]:
+    if o["scale_fmt"] == "fp32":
+        return _hex(scales.astype(np.float32).view(np.uint32), 8)
+    return _hex(scales, 2)
+
+
+def _scale_hex(v: Vector, version: str) -> str:
+    o = v.options
+    a = v.arrays["amax"]
+    ad = a.dtype.itemsize * 2
+    cd = _code_digits(o["elem_bits"])
+    xs, ss, cs = _hex(bits_of(a), ad), _scale_words(v.arrays["scale"], o), _hex(v.arrays["code"], cd)
+    opt = f"ga={_f32_hex(o['global_amax'])}" if o.get("global_amax") is not None else "-"
+    lines = _recipe_header(v, version, "#")
+    if "global_scale" in v.arrays:
+        lines.append(f"# expected global scale ({o['global_scale_convention']}): float32 "
+                     f"{_f32_hex(v.arrays['global_scale'][0])}")
+    lines.append(f"# line: <amax bits, {ad} hex digits: a one-spike block, the spike first, the rest 0> <options> "
+                 f"<expected scale, {_scale_digits(o)} hex digits> <expected code of the spike, {cd} hex digit"
+                 f"{'s' if cd > 1 else ''}>")
+    fam = v.arrays["family"]
+    for k, name in enumerate(v.families):
+        idx = np.flatnonzero(fam == k)
+        lines.append(f"# {name} ({idx.size} cases)")
+        lines += [f"{xs[i]} {opt} {ss[i]} {cs[i]}" for i in idx]
+    return "\n".join(lines) + "\n"
+
+
+def _scale_memh(v: Vector, version: str) -> dict[str, str]:
+    o = v.options
+    a = v.arrays["amax"]
+    ad = a.dtype.itemsize * 2
+    cd = _code_digits(o["elem_bits"])
+    sd = _scale_digits(o)
+    xs, ss, cs = _hex(bits_of(a), ad), _scale_words(v.arrays["scale"], o), _hex(v.arrays["code"], cd)
+    lines = _recipe_header(v, version, "//")
+    lines.append(f"// word = {{amax[{4 * ad - 1}:0], scale[{4 * sd - 1}:0], spike_code[{4 * cd - 1}:0]}}, "
+                 f"{a.size} words")
+    fam = v.arrays["family"]
+    for k, name in enumerate(v.families):
+        idx = np.flatnonzero(fam == k)
+        lines.append(f"// family {name} ({idx.size})")
+        lines += [f"{xs[i]}_{ss[i]}_{cs[i]}" for i in idx]
+    return {"scale": "\n".join(lines) + "\n"}
+
+
+def _block_rows(x: np.ndarray, codes: np.ndarray, o) -> list[tuple[list[int], list[int]]]:
+    """(input bits, codes) of every block of a family tensor, blocks in row-major tile order, elements in
+    row-major order inside a tile; blocks cut short by the end of a row (ragged) are shorter."""
+    tr, tc = o["tile"]
+    xb = bits_of(x)
+    if o["layout"] == "flat":
+        return [(list(xb.reshape(-1)[i:i + tc]), list(codes.reshape(-1)[i:i + tc]))
+                for i in range(0, x.size, tc)]
+    R, C = x.shape
+    out = []
+    for r0 in range(0, R, tr):
+        for c0 in range(0, C, tc):
+            out.append((list(xb[r0:r0 + tr, c0:c0 + tc].reshape(-1)), list(codes[r0:r0 + tr, c0:c0 + tc].reshape(-1))))
     return out
 
 
-_HEX = {"cast": _cast_hex}
-_MEMH = {"cast": _cast_memh}
+def _block_hex(v: Vector, version: str) -> str:
+    o = v.options
+    cd = _code_digits(o["elem_bits"])
+    lines = _recipe_header(v, version, "#")
+    lines.append("# line (one block): <input bits of the block's elements, row-major within a tile> <options: "
+                 "family inputs such as pad=, ga=, or -> <expected scale> <expected codes, "
+                 f"{cd} hex digit{'s' if cd > 1 else ''} each, concatenated>")
+    for name in v.families:
+        x = v.arrays[f"{name}.x"]
+        codes = v.arrays[f"{name}.codes"]
+        scales = v.arrays[f"{name}.scales"]
+        if o["layout"] == "2d" and o["recipe_options"].get("tile_scales") == "rows":
+            scales = scales[:: o["tile"][0], :]
+        sw = _scale_words(scales.reshape(-1), o)
+        ov = o.get("family_overrides", {}).get(name, {})
+        opt = ",".join(f"ga={_f32_hex(val)}" if k == "global_amax" else f"{k}={val}"
+                       for k, val in sorted(ov.items())) or "-"
+        xd = x.dtype.itemsize * 2
+        rows = _block_rows(x, codes, o)
+        lines.append(f"# family {name}: tensor {'x'.join(map(str, x.shape))}, {len(rows)} blocks")
+        if f"{name}.global_scale" in v.arrays:
+            lines.append(f"# global scale ({o['global_scale_convention']}): float32 "
+                         f"{_f32_hex(v.arrays[f'{name}.global_scale'][0])}")
+        for (xb, cb), s in zip(rows, sw):
+            lines.append(" ".join(format(int(b), f"0{xd}X") for b in xb) + f" {opt} {s} "
+                         + "".join(format(int(c), f"0{cd}X") for c in cb))
+    return "\n".join(lines) + "\n"
+
+
+# --- stochastic rounding vectors ---------------------------------------------------------------------------------
+def _sr_columns(v: Vector):
+    o = v.options
+    x = v.arrays["x"]
+    xd, rd, cd = x.dtype.itemsize * 2, (o["rbits_width"] + 3) // 4, _code_digits(o["format_bits"])
+    return (xd, rd, cd), _hex(bits_of(x), xd), _hex(v.arrays["rbits"], rd), _hex(v.arrays["expected"], cd)
+
+
+def _sr_header(v: Vector, version: str, comment: str) -> list[str]:
+    o = v.options
+    pol = " ".join(f"{k}={v2}" for k, v2 in o["resolved_policies"].items())
+    return [f"{comment} fp4ref {version} conformance vector {v.name}",
+            f"{comment} element format {o['format']}, input {o['input_dtype']}, rounding {o['rounding']} with "
+            f"{o['rbits_width']} random bits per element; policies: {pol}"]
+
+
+def _sr_hex(v: Vector, version: str) -> str:
+    (xd, rd, cd), xs, rs, es = _sr_columns(v)
+    lines = _sr_header(v, version, "#")
+    lines.append(f"# line: <input bits, {xd} hex digits> r=<random bits, {rd} hex digits> <expected code, {cd} hex "
+                 f"digit{'s' if cd > 1 else ''}>")
+    fam = v.arrays["family"]
+    for k, name in enumerate(v.families):
+        idx = np.flatnonzero(fam == k)
+        lines.append(f"# {name} ({idx.size} cases)")
+        lines += [f"{xs[i]} r={rs[i]} {es[i]}" for i in idx]
+    return "\n".join(lines) + "\n"
+
+
+def _sr_memh(v: Vector, version: str) -> dict[str, str]:
+    (xd, rd, cd), xs, rs, es = _sr_columns(v)
+    lines = _sr_header(v, version, "//")
+    lines.append(f"// word = {{input[{4 * xd - 1}:0], rbits[{4 * rd - 1}:0], expected[{4 * cd - 1}:0]}}, "
+                 f"{len(xs)} words")
+    fam = v.arrays["family"]
+    for k, name in enumerate(v.families):
+        idx = np.flatnonzero(fam == k)
+        lines.append(f"// family {name} ({idx.size})")
+        lines += [f"{xs[i]}_{rs[i]}_{es[i]}" for i in idx]
+    return {"sr": "\n".join(lines) + "\n"}
+
+
+_HEX = {"cast": _cast_hex, "scale": _scale_hex, "block": _block_hex, "sr": _sr_hex}
+_MEMH = {"cast": _cast_memh, "scale": _scale_memh, "block": lambda v, version: {}, "sr": _sr_memh}
 
 
 def hex_text(v: Vector, version: str) -> str:
@@ -164,5 +317,5 @@ def files_of(v: Vector, version: str) -> dict[str, bytes]:
            f"{kind}/{stem}.hex": hex_text(v, version).encode()}
     if v.options.get("input_dtype") != "float64":  # no RTL takes float64 inputs
         for label, text in memh_texts(v, version).items():
-            out[f"{kind}/memh/{stem}.{label}.memh"] = text.encode()
+            out[f"{kind}/memh/{stem}.memh"] = text.encode()
     return out

@@ -245,17 +245,157 @@ def test_hex_lines_parse_back_to_the_arrays(small_vectors):
             assert [int(c[2], 16) for c in chunk] == v.arrays[f"expected_{tok}"].tolist()
 
 
-def test_memh_words_are_input_then_expected_bits(small_vectors):
+def test_memh_words_are_input_then_each_modes_code(small_vectors):
     v = small_vectors[0]
-    texts = W.memh_texts(v, "0.0")
-    assert set(texts) == set(v.options["modes"])
-    words = [ln for ln in texts["rne"].splitlines() if ln and not ln.startswith("//")]
-    assert all(len(w) == 10 and w[8] == "_" for w in words)
-    got = [int(w.replace("_", ""), 16) for w in words]
-    want = [(int(b) << 4) | int(c) for b, c in zip(bits_of(v.arrays["x"]), v.arrays["expected_rne"])]
-    assert got == want
+    (text,) = W.memh_texts(v, "0.0").values()
+    words = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
+    modes = v.options["modes"]
+    assert all(len(w) == 8 + 2 * len(modes) and w[8] == "_" for w in words)
+    want = []
+    for i, b in enumerate(bits_of(v.arrays["x"])):
+        word = int(b)
+        for tok in modes:
+            word = (word << 4) | int(v.arrays[f"expected_{tok}"][i])
+        want.append(word)
+    assert [int(w.replace("_", ""), 16) for w in words] == want
 
 
 def test_mode_tokens_are_the_seven_deterministic_modes():
     from fp4ref import rounding as R
     assert set(MODE_TOKENS) == set(R.MODES)
+
+
+# --- scale, block and stochastic-rounding vectors -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recipe_vectors():
+    from fp4ref.conformance.block_cases import RecipeTarget, build_block_vector, build_scale_vector
+    return {"scale": build_scale_vector(RecipeTarget("scale", "ocp-mxfp4"), 1),
+            "block4": build_block_vector(RecipeTarget("block", "ocp-mxfp4"), 1),
+            "block8": build_block_vector(RecipeTarget("block", "ocp-mxfp8-e4m3"), 1),
+            "nv": build_block_vector(RecipeTarget("block", "te-nvfp4"), 1)}
+
+
+def _ocp_floor_reference(x: np.ndarray, elem: str) -> tuple[list, list]:
+    """OCP MX v1.0 §6.3 in exact arithmetic, one row = one block of 32: (scale codes, element codes)."""
+    fmt = F.get(elem)
+    scales, codes = [], []
+    for row in x.astype(np.float64):
+        if np.isnan(row).any():
+            scales.append(0xFF)
+            codes.append(None)
+            continue
+        amax = float(np.max(np.abs(row)))
+        if amax == 0:
+            e = -127
+        elif np.isinf(amax):
+            scales.append(0xFF)
+            codes.append(None)
+            continue
+        else:
+            e = int(np.frexp(amax)[1]) - 1 - fmt.emax   # floor(log2 amax) from the exponent, exactly
+        if e > 127:
+            scales.append(0xFF)
+            codes.append(None)
+            continue
+        e = max(e, -127)
+        scales.append(e + 127)
+        codes.append([exact_encode(Fraction(float(v)) / Fraction(2) ** e if v != 0 else float(v), elem)
+                      for v in row])
+    return scales, codes
+
+
+def test_ocp_block_vectors_equal_the_exact_floor_rule(recipe_vectors):
+    for key, elem in (("block4", "e2m1"), ("block8", "e4m3")):
+        v = recipe_vectors[key]
+        for fam in v.families:
+            if fam == "ragged":
+                continue  # padded rows: checked through the hex round trip
+            x = v.arrays[f"{fam}.x"]
+            scales, codes = _ocp_floor_reference(x, elem)
+            assert v.arrays[f"{fam}.scales"].reshape(-1).tolist() == scales, (key, fam)
+            for row, want in zip(v.arrays[f"{fam}.codes"], codes):
+                if want is not None:
+                    assert row.tolist() == want, (key, fam)
+
+
+def test_scale_vector_spikes_show_floors_top_binade_saturation(recipe_vectors):
+    v = recipe_vectors["scale"]
+    fam = v.arrays["family"]
+    pow2 = fam == v.families.index("pow2")
+    below = fam == v.families.index("below-pow2")
+    normal = np.abs(v.arrays["amax"].astype(np.float64)) >= 2.0 ** -120
+    # amax 2^k: scale 2^(k-2), spike 4 (code 6); the value below 2^k: scale 2^(k-3), spike saturates to 6 (D-1)
+    assert set((v.arrays["code"][pow2 & normal] & 7).tolist()) == {6}
+    assert set((v.arrays["code"][below & normal] & 7).tolist()) == {7}
+    k = np.frexp(np.abs(v.arrays["amax"][pow2 & normal].astype(np.float64)))[1] - 1
+    assert (v.arrays["scale"][pow2 & normal].astype(int) == k - 2 + 127).all()
+
+
+def test_nvfp4_tiny_blocks_reach_the_bottom_of_ue4m3(recipe_vectors):
+    c = recipe_vectors["nv"].coverage["tiny-blocks"]["reached"]
+    assert c.get("scale-subnormal") and c.get("scale-zero")
+
+
+def test_block_hex_lines_parse_back_to_the_arrays(recipe_vectors):
+    v = recipe_vectors["block4"]
+    text = W.hex_text(v, "0.0").splitlines()
+    for fam in v.families:
+        start = next(i for i, ln in enumerate(text) if ln.startswith(f"# family {fam}:"))
+        rows = []
+        for ln in text[start + 1:]:
+            if ln.startswith("#"):
+                if ln.startswith("# family"):
+                    break
+                continue
+            rows.append(ln.split())
+        x, codes = v.arrays[f"{fam}.x"], v.arrays[f"{fam}.codes"]
+        scales = v.arrays[f"{fam}.scales"].reshape(-1)
+        xb = bits_of(x)
+        want = []
+        for r in range(x.shape[0]):
+            for c0 in range(0, x.shape[1], 32):
+                want.append((xb[r, c0:c0 + 32].tolist(), codes[r, c0:c0 + 32].tolist()))
+        assert len(rows) == len(want) == scales.size
+        for (wx, wc), s, row in zip(want, scales, rows):
+            assert [int(t, 16) for t in row[:len(wx)]] == wx
+            assert int(row[-2], 16) == int(s)
+            assert [int(ch, 16) for ch in row[-1]] == wc
+
+
+@pytest.fixture(scope="module")
+def sr_vectors():
+    from fp4ref.conformance.sr_cases import SrTarget, build_sr_vector
+    return [build_sr_vector(SrTarget("e2m1", v, 8), 1) for v in ("stochastic-ptx", "stochastic-te",
+                                                                  "stochastic-gfloat", "stochastic-exact")] + \
+        [build_sr_vector(SrTarget("e4m3", "stochastic-ptx", 16), 1)]
+
+
+def test_sr_expected_codes_equal_the_fraction_reference(sr_vectors):
+    from fp4ref.exact.stochastic import exact_sr_encode
+    from fp4ref.conformance.sr_cases import SR_DECISIONS
+    flip = 1 << SR_DECISIONS.index("sr-flip")
+    for v in sr_vectors:
+        x, r, e, m = v.arrays["x"], v.arrays["rbits"], v.arrays["expected"], v.arrays["decisions"]
+        idx = sorted(set(range(0, x.size, 5)) | set(np.flatnonzero(m & flip).tolist()))
+        with np.errstate(invalid="ignore"):
+            for i in idx:
+                want = exact_sr_encode(float(x[i]), v.options["format"], v.options["rounding"], int(r[i]),
+                                       v.options["rbits_width"])
+                assert int(e[i]) == want, (v.name, float(x[i]), int(r[i]))
+
+
+def test_sr_full_sweep_flips_exactly_once_per_input_at_the_carry(sr_vectors):
+    v = sr_vectors[0]  # PTX carry rule: away iff r >= 2^w - floor(f 2^w)
+    sel = v.arrays["family"] == v.families.index("carry")
+    x, r, e = v.arrays["x"][sel], v.arrays["rbits"][sel], v.arrays["expected"][sel]
+    first = x == x[0]
+    assert first.sum() == 256 and (r[first] == np.arange(256)).all()
+    f = (Fraction(float(x[0])) - 1) / Fraction(1, 2)   # E2M1 spacing in [1, 2) is 1/2
+    t = 256 - int(f * 256)
+    assert (e[first][:t] == 2).all() and (e[first][t:] == 3).all()
+
+
+def test_te_fallback_differs_from_the_carry_rule_where_its_fma_rounds(sr_vectors):
+    ptx, te = sr_vectors[0], sr_vectors[1]
+    d = np.flatnonzero(ptx.arrays["expected"] != te.arrays["expected"])
+    assert d.size >= 1 and (np.abs(ptx.arrays["x"][d].astype(np.float64)) < 0.5).all()
