@@ -27,7 +27,9 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
-_CHUNK_BLOCKS = 512
+_CHUNK_BLOCKS = 512   # Philox blocks per parallel work item
+_CHUNK_WORDS = 4096   # packed words per parallel work item
+_CHUNK = 16384        # elements per parallel work item
 
 
 @njit(cache=True, inline="always")
@@ -81,115 +83,146 @@ def away(variant, f, r, width, prec, n, qexp):
     return 1 if r < np.int64(fl) else 0
 
 
+# sr_params tuple fields
+(Q_KIND, Q_BITS, Q_MBITS, Q_BIAS, Q_EMIN, Q_SIGNED, Q_MAX_CODE, Q_SIGN_BIT, Q_FRAC_BITS, Q_MAX_NEG, Q_OVF_CODE,
+ Q_NAN_POS, Q_NAN_NEG, Q_NEG_ZERO_CODE, Q_NEGATIVE, Q_INF_POS, Q_INF_NEG) = range(17)
+
+
 @njit(cache=True)
-def sr_encode_one(x, r, fp, pol, variant, width, prec):
+def sr_params(fp, pol):
+    """The fields of fp4ref.cast.cast_params' (fp, pol) arrays that sr_encode_one reads, as a tuple.
+
+    A tuple, not the arrays: an array passed to a per-element function costs atomic reference-count updates
+    on every call (tens of ns per element here), while a tuple is a plain value.
+    """
+    ovf = pol[P_OVF]
+    ovf_code = fp[F_MAX_CODE] if ovf == 0 else (fp[F_INF_CODE] if ovf == 2 else fp[F_NAN_CODE])
+    return (fp[F_KIND], fp[F_BITS], fp[F_MBITS], fp[F_BIAS], fp[F_EMIN], fp[F_SIGNED], fp[F_MAX_CODE],
+            fp[F_SIGN_BIT], fp[F_FRAC_BITS], fp[F_MAX_NEG], ovf_code, pol[P_NAN_POS], pol[P_NAN_NEG],
+            pol[P_NEG_ZERO_CODE], pol[P_NEGATIVE], pol[P_INF_POS], pol[P_INF_NEG])
+
+
+@njit(cache=True, inline="always")
+def sr_encode_one(x, r, prm, variant, width, prec):
     """Code of float64 x rounded stochastically with random integer r (0 <= r < 2**width), or a negative error
     sentinel (kernels.cast ERR_* where a policy says raise, ERR_RBITS for stochastic-exact).
 
-    fp, pol: fp4ref.cast.cast_params arrays (their rounding mode is ignored); variant: V_*; width: random bits
-    per element (1..62; stochastic-te reads r & 0xFF); prec: significand bits of the sum in the gfloat fast
-    variants (53, 24, 11 or 8; ignored by the others). stochastic-te assumes x is a float32 value; the fast
-    variants assume (2r + 1) * 2**-(width+1) and r * 2**-width are exact in x's dtype (width < its precision).
+    prm: sr_params(fp, pol) of fp4ref.cast.cast_params arrays for a format with a zero and (float kinds)
+    subnormals; their rounding mode is ignored. Compute it once, outside the element loop. variant: V_*;
+    width: random bits per element (1..62; stochastic-te reads r & 0xFF); prec: significand bits of the sum in
+    the gfloat fast variants (53, 24, 11 or 8; ignored by the others). stochastic-te assumes x is a float32
+    value; the fast variants assume (2r + 1) * 2**-(width+1) and r * 2**-width are exact in x's dtype.
+
+    The float path has no data-dependent branch (the specials are selected at the end), so element loops
+    vectorise; f = 0 needs no test since no variant rounds an exact value away.
     """
-    if x != x:
-        return pol[P_NAN_NEG] if math.copysign(1.0, x) < 0.0 else pol[P_NAN_POS]
     neg = math.copysign(1.0, x) < 0.0
-    if x == 0.0:
-        if fp[F_HAS_ZERO] == 0:
-            return pol[P_ZERO]
-        return pol[P_NEG_ZERO_CODE] if neg else 0
-    if neg and fp[F_SIGNED] == 0:
-        return pol[P_NEGATIVE]
-    if math.isinf(x):
-        return pol[P_INF_NEG] if neg else pol[P_INF_POS]
-    a = abs(x)
-    if fp[F_KIND] == KIND_INT:
-        fb = fp[F_FRAC_BITS]
-        s = a * _pow2(fb)
-        limit = fp[F_MAX_NEG] if neg else fp[F_MAX_CODE]
-        if s >= limit + 1.0:
-            n = limit
-        else:
-            n = np.int64(math.floor(s))
-            f = s - n
-            if f != 0.0:
-                up = away(variant, f, r, width, prec, n, -fb)
-                if up < 0:
-                    return ERR_RBITS
-                n = min(n + up, limit)  # int formats saturate (no NaN/Inf codes)
-        if neg:
-            return ((1 << fp[F_BITS]) - n) & ((1 << fp[F_BITS]) - 1)
-        return n
-    mbits = fp[F_MBITS]
-    e = np.int64((f64_as_u64(a) >> 52) & 0x7FF) - 1023
-    if e < fp[F_EMIN]:
-        e = fp[F_EMIN]
-    if e > 256:
-        mag = fp[F_MAX_CODE] + 1  # both neighbours lie far beyond every format's max
+    a = min(abs(x), 2.0 ** 200)        # beyond every format's max: ±Inf then overflows like any large value
+    mbits = prm[Q_MBITS]
+    limit = prm[Q_MAX_NEG] if neg else prm[Q_MAX_CODE]
+    if prm[Q_KIND] == KIND_INT:
+        qexp = -prm[Q_FRAC_BITS]
+        e = np.int64(0)
+        s = min(a * _pow2(-qexp), limit + 1.0)   # exact below the clamp; beyond it saturates
     else:
-        s = a * _pow2(mbits - e)
-        n = np.int64(math.floor(s))
-        f = s - n
-        if f != 0.0:
-            up = away(variant, f, r, width, prec, n, e - mbits)
-            if up < 0:
-                return ERR_RBITS
-            n += up
-        one = np.int64(1) << mbits
-        if n == one << 1:
-            n = one
-            e += 1
-        if n < one:
-            mag = n
-        else:
-            mag = ((e + fp[F_BIAS]) << mbits) | (n - one)
-    if mag > fp[F_MAX_CODE]:
-        ovf = pol[P_OVF]
-        if ovf == 0:
-            mag = fp[F_MAX_CODE]
-        elif ovf == 2:
-            mag = fp[F_INF_CODE]
-        else:
-            mag = fp[F_NAN_CODE]
-    if neg:
-        return mag | fp[F_SIGN_BIT]
-    return mag
+        e = max(np.int64((f64_as_u64(a) >> 52) & 0x7FF) - 1023, prm[Q_EMIN])
+        qexp = e - mbits
+        s = a * _pow2(-qexp)           # exact: a power-of-two scaling
+    fl = math.floor(s)
+    n = np.int64(fl)
+    up = away(variant, s - fl, r, width, prec, n, qexp)
+    n += max(up, 0)
+    if prm[Q_KIND] == KIND_INT:
+        n = min(n, limit)              # integer formats saturate (no NaN/Inf codes)
+        code = (((1 << prm[Q_BITS]) - n) & ((1 << prm[Q_BITS]) - 1)) if neg else n
+    else:
+        c = n >> (mbits + 1)           # carried into the next binade: 2 * 2**mbits -> 2**mbits, e + 1
+        n >>= c
+        # with subnormals the smallest normal binade's biased exponent is 1, so this also encodes n < 2**mbits
+        mag = ((e + c + prm[Q_BIAS]) << mbits) + n - (np.int64(1) << mbits)
+        mag = prm[Q_OVF_CODE] if mag > prm[Q_MAX_CODE] else mag
+        code = (mag | prm[Q_SIGN_BIT]) if neg else mag
+    code = ERR_RBITS if up < 0 else code
+    code = (prm[Q_INF_NEG] if neg else prm[Q_INF_POS]) if math.isinf(x) else code
+    code = prm[Q_NEGATIVE] if (neg and prm[Q_SIGNED] == 0 and x != 0.0) else code
+    code = prm[Q_NEG_ZERO_CODE] if (neg and x == 0.0) else code
+    return (prm[Q_NAN_NEG] if neg else prm[Q_NAN_POS]) if x != x else code
+
+
+@njit(cache=True, inline="always")
+def _loop(x, r, out, i0, m, prm, variant, width, prec):
+    errors = 0
+    for k in range(m):
+        c = sr_encode_one(x[k], r[k], prm, variant, width, prec)
+        errors += c < 0
+        out[i0 + k] = max(c, 0)
+    return errors
+
+
+@njit(cache=True)
+def span(x, r, out, i0, m, prm, variant, width, prec):
+    """out[i0:i0+m] from float64 x[:m] and int64 r[:m] (a chunk's copies); returns the number of error sentinels.
+
+    One loop per variant, each with the variant a constant: then the loop holds that variant's arithmetic only
+    and vectorises (with a run-time variant it computes every variant). A function of its own, called once per
+    chunk with float64/int64 buffers: inside a parallel loop body the same loop is not vectorised, and one
+    signature keeps the compile (all seven loops) to one.
+    """
+    if variant == V_PTX:
+        return _loop(x, r, out, i0, m, prm, V_PTX, width, prec)
+    if variant == V_TE:
+        return _loop(x, r, out, i0, m, prm, V_TE, width, prec)
+    if variant == V_GFLOAT:
+        return _loop(x, r, out, i0, m, prm, V_GFLOAT, width, prec)
+    if variant == V_GFLOAT_ODD:
+        return _loop(x, r, out, i0, m, prm, V_GFLOAT_ODD, width, prec)
+    if variant == V_GFLOAT_FAST:
+        return _loop(x, r, out, i0, m, prm, V_GFLOAT_FAST, width, prec)
+    if variant == V_GFLOAT_FASTEST:
+        return _loop(x, r, out, i0, m, prm, V_GFLOAT_FASTEST, width, prec)
+    return _loop(x, r, out, i0, m, prm, V_EXACT, width, prec)
 
 
 @njit(cache=True, parallel=True)
 def encode_bits(x, r, out, fp, pol, variant, width, prec):
     """out[i] = code of x[i] with random integer r[i] (flat arrays); returns the number of error sentinels."""
+    prm = sr_params(fp, pol)
+    n = x.size
     errors = 0
-    for i in prange(x.size):
-        c = sr_encode_one(np.float64(x[i]), np.int64(r[i]), fp, pol, variant, width, prec)
-        if c < 0:
-            errors += 1
-            c = 0
-        out[i] = c
+    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        i0 = chunk * _CHUNK
+        m = min(n, i0 + _CHUNK) - i0
+        xc = np.empty(m, np.float64)
+        rc = np.empty(m, np.int64)
+        for k in range(m):
+            xc[k] = x[i0 + k]
+            rc[k] = np.int64(r[i0 + k])
+        errors += span(xc, rc, out, i0, m, prm, variant, width, prec)
     return errors
 
 
-@njit(cache=True, inline="always")
-def lane_bits(tab, g, w):
-    """Lane g's random integer from the 32-bit word w: tab[g, byte, value] holds each byte's contribution."""
-    return (tab[g, 0, w & 0xFF] + tab[g, 1, (w >> 8) & 0xFF] + tab[g, 2, (w >> 16) & 0xFF]
-            + tab[g, 3, (w >> 24) & 0xFF])
-
-
 @njit(cache=True, parallel=True)
-def encode_words(x, words, out, fp, pol, variant, width, prec, tab):
-    """Packed words: element j * G + g takes lane g of words[j] (G = tab.shape[0])."""
+def encode_words(x, w, out, fp, pol, variant, width, prec, tab):
+    """Packed words: element j * G + g takes lane g of w[j]; tab[g, byte, value] (int64[G, 4, 256]) holds what
+    each byte of a word adds to lane g's integer."""
+    prm = sr_params(fp, pol)
     G = tab.shape[0]
+    nw = w.size
     errors = 0
-    for j in prange(words.size):
-        w = np.int64(words[j])
-        for g in range(G):
-            i = j * G + g
-            c = sr_encode_one(np.float64(x[i]), lane_bits(tab, g, w), fp, pol, variant, width, prec)
-            if c < 0:
-                errors += 1
-                c = 0
-            out[i] = c
+    for chunk in prange((nw + _CHUNK_WORDS - 1) // _CHUNK_WORDS):
+        j0 = chunk * _CHUNK_WORDS
+        j1 = min(nw, j0 + _CHUNK_WORDS)
+        m = (j1 - j0) * G
+        xc = np.empty(m, np.float64)
+        for k in range(m):
+            xc[k] = x[j0 * G + k]
+        r = np.empty(m, np.int64)
+        for j in range(j0, j1):
+            v = np.int64(w[j])
+            for g in range(G):
+                r[(j - j0) * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
+                                       + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
+        errors += span(xc, r, out, j0 * G, m, prm, variant, width, prec)
     return errors
 
 
@@ -197,8 +230,9 @@ def encode_words(x, words, out, fp, pol, variant, width, prec, tab):
 def encode_philox(x, out, fp, pol, variant, width, prec, tab, k0, k1, subs, lo, lane0, L):
     """Counter-based bits: stream t (subsequence subs[t]) covers x[t*L:(t+1)*L]; its words are curand's
     Philox4x32-10 words lane0, lane0 + 1, ... of blocks lo, lo + 1, ... (the low 64 counter bits, carrying into
-    the subsequence), and word j feeds elements j * G .. j * G + G - 1 of the stream through the lane table.
+    the subsequence), and word j feeds elements j * G .. j * G + G - 1 of the stream (lane table tab).
     """
+    prm = sr_params(fp, pol)
     G = tab.shape[0]
     S = subs.shape[0]
     nw = L // G
@@ -210,31 +244,38 @@ def encode_philox(x, out, fp, pol, variant, width, prec, tab, k0, k1, subs, lo, 
         b0 = (chunk - t * per) * _CHUNK_BLOCKS
         b1 = min(nb, b0 + _CHUNK_BLOCKS)
         hi = subs[t]
-        base = t * L
+        j0 = max(4 * b0 - lane0, 0)       # the stream's words j0 .. j1-1 lie in blocks b0 .. b1-1
+        j1 = min(4 * b1 - lane0, nw)
+        wd = np.empty(4 * (b1 - b0), np.int64)
         for b in range(b0, b1):
             c_lo = lo + np.uint64(b)
             c_hi = hi + (_ONE if c_lo < lo else _ZERO)
-            x0, x1, x2, x3 = philox_block(c_lo & _MASK32, c_lo >> _S32, c_hi & _MASK32, c_hi >> _S32, k0, k1)
-            for q in range(4):
-                j = 4 * b + q - lane0
-                if j < 0 or j >= nw:
-                    continue
-                wq = x0 if q == 0 else (x1 if q == 1 else (x2 if q == 2 else x3))
-                w = np.int64(wq)
-                for g in range(G):
-                    i = base + j * G + g
-                    c = sr_encode_one(np.float64(x[i]), lane_bits(tab, g, w), fp, pol, variant, width, prec)
-                    if c < 0:
-                        errors += 1
-                        c = 0
-                    out[i] = c
+            y0, y1, y2, y3 = philox_block(c_lo & _MASK32, c_lo >> _S32, c_hi & _MASK32, c_hi >> _S32, k0, k1)
+            q = 4 * (b - b0)
+            wd[q] = np.int64(y0)
+            wd[q + 1] = np.int64(y1)
+            wd[q + 2] = np.int64(y2)
+            wd[q + 3] = np.int64(y3)
+        m = max(j1 - j0, 0) * G
+        i0 = t * L + j0 * G
+        xc = np.empty(m, np.float64)
+        for k in range(m):
+            xc[k] = x[i0 + k]
+        r = np.empty(m, np.int64)
+        for j in range(j0, j1):
+            v = wd[j + lane0 - 4 * b0]
+            for g in range(G):
+                r[(j - j0) * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
+                                       + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
+        errors += span(xc, r, out, i0, m, prm, variant, width, prec)
     return errors
 
 
 @njit(cache=True)
 def first_error_bits(x, r, fp, pol, variant, width, prec):
+    prm = sr_params(fp, pol)
     for i in range(x.size):
-        c = sr_encode_one(np.float64(x[i]), np.int64(r[i]), fp, pol, variant, width, prec)
+        c = sr_encode_one(np.float64(x[i]), np.int64(r[i]), prm, variant, width, prec)
         if c < 0:
             return i, c
     return -1, 0
