@@ -82,7 +82,7 @@ def get_family(kind: str, name: str) -> Family:
 
 
 def _load_all() -> None:
-    from . import block_cases, cast_cases, sr_cases  # noqa: F401  (register their families)
+    from . import block_cases, cast_cases, packing_cases, sr_cases  # noqa: F401  (register their families)
 
 
 def check_family(vector_name: str, family: str, expected: dict, reached: dict, targets) -> None:

@@ -30,9 +30,10 @@ _BUILDERS = {}
 
 def _builder(kind: str):
     if not _BUILDERS:
-        from . import block_cases, cast_cases, sr_cases
+        from . import block_cases, cast_cases, packing_cases, sr_cases
         _BUILDERS.update(cast=cast_cases.build_vector, scale=block_cases.build_scale_vector,
-                         block=block_cases.build_block_vector, sr=sr_cases.build_sr_vector)
+                         block=block_cases.build_block_vector, sr=sr_cases.build_sr_vector,
+                         packing=packing_cases.build_packing_vector)
     return _BUILDERS[kind]
 
 
@@ -59,9 +60,10 @@ def build_vectors(level: int, only: str | None = None):
 
 
 def _decision_docs() -> dict:
+    from .packing_cases import PACKING_DECISION_DOC
     from .sr_cases import SR_DECISION_DOC
     return {"cast": dict(D.DECISION_DOC), "scale": dict(D.BLOCK_DECISION_DOC), "block": dict(D.BLOCK_DECISION_DOC),
-            "sr": dict(SR_DECISION_DOC)}
+            "sr": dict(SR_DECISION_DOC), "packing": dict(PACKING_DECISION_DOC)}
 
 
 def _family_docs(level: int) -> dict:

@@ -11,6 +11,7 @@ from fp4ref import recipes as _recipes
 
 from .block_cases import RecipeTarget
 from .cast_cases import ALL_MODES, CastTarget
+from .packing_cases import PackingTarget
 from .sr_cases import SrTarget
 
 __all__ = ["LEVELS", "CAST_FORMATS", "cast_targets", "targets"]
@@ -133,5 +134,6 @@ def sr_targets(level: int) -> list[SrTarget]:
 
 def targets(level: int) -> list:
     """Every target of a level, in generation order."""
-    return list(cast_targets(level)) + recipe_targets(level) + sr_targets(level)
+    return list(cast_targets(level)) + recipe_targets(level) + sr_targets(level) + \
+        [PackingTarget(w) for w in ("fp4", "fp6", "swizzle")]
 

@@ -297,8 +297,49 @@ def _sr_memh(v: Vector, version: str) -> dict[str, str]:
     return {"sr": "\n".join(lines) + "\n"}
 
 
-_HEX = {"cast": _cast_hex, "scale": _scale_hex, "block": _block_hex, "sr": _sr_hex}
-_MEMH = {"cast": _cast_memh, "scale": _scale_memh, "block": lambda v, version: {}, "sr": _sr_memh}
+# --- packing vectors ---------------------------------------------------------------------------------------------
+def _packing_hex(v: Vector, version: str) -> str:
+    a = v.arrays
+    lines = [f"# fp4ref {version} conformance vector {v.name}"]
+    w = v.options["what"]
+    if w == "fp4":
+        lines.append("# line: <codes, one hex digit each, element 0 first> <nibble order> <packed bytes>")
+        for fam, rows in (("fp4-pairs", [(a["fp4-pairs.codes"][i], a["fp4-pairs.packed_low"][i],
+                                           a["fp4-pairs.packed_high"][i]) for i in range(256)]),
+                          ("fp4-odd", [(a[f"fp4-odd.codes_{n}"], a[f"fp4-odd.packed_low_{n}"],
+                                        a[f"fp4-odd.packed_high_{n}"]) for n in (1, 3, 7)])):
+            lines.append(f"# {fam}" + (" (odd lengths: pad code 0)" if fam == "fp4-odd" else ""))
+            for codes, lo, hi in rows:
+                c = "".join(format(int(k), "X") for k in codes)
+                lines.append(f"{c} low {''.join(format(int(b), '02X') for b in lo)}")
+                lines.append(f"{c} high {''.join(format(int(b), '02X') for b in hi)}")
+    elif w == "fp6":
+        lines.append("# line: <codes, two hex digits each, '.'-separated, element 0 first> <layout> <packed bytes>")
+        for fam, rows in (("fp6-groups", [(a["fp6-groups.codes"][i], a["fp6-groups.packed_lsb"][i],
+                                            a["fp6-groups.packed_msb"][i]) for i in range(64)]),
+                          ("fp6-odd", [(a[f"fp6-odd.codes_{n}"], a[f"fp6-odd.packed_lsb_{n}"],
+                                        a[f"fp6-odd.packed_msb_{n}"]) for n in (1, 2, 3, 5, 7)])):
+            lines.append(f"# {fam}" + (" (lengths not a multiple of 4: pad code 0)" if fam == "fp6-odd" else ""))
+            for codes, lsb, msb in rows:
+                c = ".".join(format(int(k), "02X") for k in codes)
+                lines.append(f"{c} lsb-first {''.join(format(int(b), '02X') for b in lsb)}")
+                lines.append(f"{c} msb-first {''.join(format(int(b), '02X') for b in msb)}")
+    else:
+        lines.append("# line: <row r, decimal> <column c, decimal> <scale byte> <matrix rows>x<cols> <expected byte "
+                     "offset of scale [r, c] in the 128x4-swizzled buffer, hex>; bytes not listed are padding (0)")
+        for key in [k for k in a if k.startswith("swizzle-shapes.scales_")]:
+            shape = key.split("_", 1)[1]
+            s, off = a[key], a[f"swizzle-shapes.offsets_{shape}"]
+            lines.append(f"# {shape}: {a[f'swizzle-shapes.swizzled_{shape}'].size} bytes")
+            for r in range(s.shape[0]):
+                for c in range(s.shape[1]):
+                    lines.append(f"{r} {c} {int(s[r, c]):02X} {shape} {int(off[r, c]):08X}")
+    return "\n".join(lines) + "\n"
+
+
+_HEX = {"cast": _cast_hex, "scale": _scale_hex, "block": _block_hex, "sr": _sr_hex, "packing": _packing_hex}
+_MEMH = {"cast": _cast_memh, "scale": _scale_memh, "block": lambda v, version: {}, "sr": _sr_memh,
+         "packing": lambda v, version: {}}
 
 
 def hex_text(v: Vector, version: str) -> str:

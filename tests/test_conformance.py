@@ -399,3 +399,31 @@ def test_te_fallback_differs_from_the_carry_rule_where_its_fma_rounds(sr_vectors
     ptx, te = sr_vectors[0], sr_vectors[1]
     d = np.flatnonzero(ptx.arrays["expected"] != te.arrays["expected"])
     assert d.size >= 1 and (np.abs(ptx.arrays["x"][d].astype(np.float64)) < 0.5).all()
+
+
+# --- packing vectors ---------------------------------------------------------------------------------------------
+def test_packing_vectors_equal_byte_arithmetic_and_the_swizzle_formula():
+    from fp4ref.conformance.packing_cases import SWIZZLE_SHAPES, PackingTarget, build_packing_vector
+    fp4 = build_packing_vector(PackingTarget("fp4"), 1).arrays
+    a, b = fp4["fp4-pairs.codes"][:, 0].astype(int), fp4["fp4-pairs.codes"][:, 1].astype(int)
+    assert fp4["fp4-pairs.packed_low"][:, 0].tolist() == (a + 16 * b).tolist()
+    assert fp4["fp4-pairs.packed_high"][:, 0].tolist() == (16 * a + b).tolist()
+    fp6 = build_packing_vector(PackingTarget("fp6"), 1).arrays
+    for g, lsb, msb in zip(fp6["fp6-groups.codes"], fp6["fp6-groups.packed_lsb"], fp6["fp6-groups.packed_msb"]):
+        word = sum(int(c) << (6 * i) for i, c in enumerate(g))              # element i at bits 6i..6i+5
+        assert lsb.tolist() == [(word >> (8 * k)) & 0xFF for k in range(3)]
+        bits = "".join(format(int(c), "06b") for c in g)                   # element 0 in the top six bits
+        assert msb.tolist() == [int(bits[8 * k:8 * k + 8], 2) for k in range(3)]
+    sw = build_packing_vector(PackingTarget("swizzle"), 1).arrays
+    for rows, cols in SWIZZLE_SHAPES:
+        s = sw[f"swizzle-shapes.scales_{rows}x{cols}"]
+        buf = sw[f"swizzle-shapes.swizzled_{rows}x{cols}"]
+        nc = -(-cols // 4)
+        assert buf.size == -(-rows // 128) * nc * 512
+        want = np.zeros(buf.size, np.uint8)
+        for r in range(rows):
+            for c in range(cols):   # semantics.md D-16
+                off = ((r // 128) * nc + c // 4) * 512 + (r % 32) * 16 + ((r % 128) // 32) * 4 + c % 4
+                assert sw[f"swizzle-shapes.offsets_{rows}x{cols}"][r, c] == off
+                want[off] = s[r, c]
+        assert (buf == want).all()
