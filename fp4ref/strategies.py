@@ -81,7 +81,9 @@ def _scalar(dt: np.dtype, pts: np.ndarray, specials: bool):
     rnd = st.floats(width=width, allow_nan=specials, allow_infinity=specials)
     if dt == np.dtype(ml_dtypes.bfloat16):
         rnd = rnd.map(lambda v: float(np.float32(v).astype(dt)))
-    choices = [st.sampled_from(list(pts)), st.sampled_from(list(pts)), st.sampled_from(list(pts)), rnd]
+    table = tuple(float(p) for p in pts)
+    point = st.integers(0, len(table) - 1).map(table.__getitem__)   # (a small repr, unlike sampled_from)
+    choices = [point, point, point, rnd]
     if specials:
         choices.append(st.sampled_from(_specials(dt)))
     return st.one_of(*choices)
@@ -133,12 +135,13 @@ def _block(draw, n, dt, amaxes, factors, emax, m, specials):
     kind = draw(st.integers(0, 9))
     if kind == 0:
         return np.zeros(n, np.float64) * draw(st.sampled_from([1.0, -1.0]))      # an all-zero block (±0)
-    amax = float(draw(st.sampled_from(list(amaxes[amaxes > 0]))))
+    pos = amaxes[amaxes > 0]
+    amax = float(pos[draw(st.integers(0, pos.size - 1))])
     # the two scales a block with this amax may get: amax / max (ratio rules) and 2^(floor(log2 amax) - emax)
     s_ratio = amax / m
     s_floor = 2.0 ** (math.frexp(amax)[1] - 1 - emax)
     s = draw(st.sampled_from([s_ratio, s_floor]))
-    f = draw(st.lists(st.sampled_from(list(factors)), min_size=n, max_size=n))
+    f = factors[draw(st.lists(st.integers(0, factors.size - 1), min_size=n, max_size=n))]
     signs = draw(st.lists(st.sampled_from([1.0, -1.0]), min_size=n, max_size=n))
     x = np.array(f) * s * np.array(signs)
     with np.errstate(over="ignore"):

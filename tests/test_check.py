@@ -18,7 +18,7 @@ import fp4ref
 from fp4ref import packing
 from fp4ref.check import CLASSES, CheckInputError, TensorRef, check_cast, check_quantized, values_to_codes
 from fp4ref.cli.check import check_cmd
-from fp4ref.quantize import quantize
+from fp4ref.quantize import dequantize, quantize
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(Path(__file__).parent / "vendors"))
@@ -257,7 +257,7 @@ def test_rht_exact_accumulation_vendor_against_te_model_is_accumulation_order():
 def test_values_mode_for_blocks_finds_the_scale_rule():
     x = _blocks()
     v = quantize(x, "ocp-mxfp4", scale_rule="rceil", scale_expr="amax/m")
-    vals = fp4ref.quantize.dequantize(v)
+    vals = dequantize(v)
     r = check_quantized(x, recipe="ocp-mxfp4", values=vals)
     assert r.mismatches > 0 and set(r.classes) == {"scale_binade"}
 
