@@ -255,12 +255,15 @@ def _width(variant, fmt, rbits_width, m: LaneMap | None, dtype_bits: int) -> int
     w = int(w)
     if variant == "stochastic-te" and w != 8:
         raise ValueError(f"stochastic-te uses 8 random bits per element (rbits & 0xFF), got rbits_width={w}")
-    # gfloat converts 2r + 1 (fast) or r (fastest) to x's dtype: beyond its precision that conversion rounds
-    kid = VARIANTS[variant][0]
-    limit = {K.V_GFLOAT_FAST: dtype_bits - 1, K.V_GFLOAT_FASTEST: dtype_bits}.get(kid)
+    # gfloat converts 2r + 1 (fast) or r (fastest) to x's dtype and adds in p bits: beyond them an exact input
+    # could round away (gfloat on bfloat16 tensors with 9 bits does); those widths are refused
+    kid, p = VARIANTS[variant]
+    p = min(p, dtype_bits)
+    limit = {K.V_GFLOAT_FAST: p - 1, K.V_GFLOAT_FASTEST: p}.get(kid)
     if limit is not None and w > limit:
-        raise ValueError(f"{variant} forms {'2r + 1' if kid == K.V_GFLOAT_FAST else 'r'} in x's dtype "
-                         f"({dtype_bits} significand bits): rbits_width must be at most {limit}, got {w}")
+        raise ValueError(f"{variant} forms {'2r + 1' if kid == K.V_GFLOAT_FAST else 'r'} and the sum in {p} "
+                         f"significand bits (x's dtype and the variant): rbits_width must be at most {limit}, "
+                         f"got {w}")
     return w
 
 

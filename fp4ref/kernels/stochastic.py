@@ -145,7 +145,7 @@ def sr_encode_one(x, r, prm, variant, width, prec):
     code = ERR_RBITS if up < 0 else code
     code = (prm[Q_INF_NEG] if neg else prm[Q_INF_POS]) if math.isinf(x) else code
     code = prm[Q_NEGATIVE] if (neg and prm[Q_SIGNED] == 0 and x != 0.0) else code
-    code = prm[Q_NEG_ZERO_CODE] if (neg and x == 0.0) else code
+    code = (prm[Q_NEG_ZERO_CODE] if neg else 0) if x == 0.0 else code
     return (prm[Q_NAN_NEG] if neg else prm[Q_NAN_POS]) if x != x else code
 
 
