@@ -418,7 +418,7 @@ def identify_quantized(x, codes=None, scales=None, *, global_scale=None, values=
             cur_n, cur = best
             if cur_n == 0:
                 break
-        refined.append((cur_n, name, ax, cur, d))
+        refined.append((cur_n, name, ax, {k: v for k, v in cur.items() if getattr(base, k) != v}, d))
     refined.sort(key=lambda t: (t[0], len(t[3])))
     sample_n = refined[0][4].x.size if refined else 0
     exact, closest = [], []
