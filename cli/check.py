@@ -117,7 +117,8 @@ def _input_options(f):
                      help="the vendor's tensor scale: a number or a tensor file"),
         click.option("--axis", type=int, default=None, help="blocked axis (default -1)"),
         click.option("--packed/--unpacked", default=None, help="codes packed or not (default: from the shapes)"),
-        click.option("--json", "json_path", default=None, metavar="REPORT", help="also write the report as JSON"),
+        click.option("--json", "json_path", default=None, metavar="REPORT",
+                     help="also write the report as JSON (- : only JSON, on stdout)"),
         click.option("--quiet", "-q", is_flag=True, help="no progress line"),
     ]):
         f = opt(f)
@@ -206,7 +207,8 @@ def check_cmd(input_spec, input_dtype, dtype, shape, codes_spec, values_spec, va
         raise InputError(str(e))
     except (ValueError, TypeError) as e:
         raise click.UsageError(str(e))
-    click.echo(report.format())
+    if json_path != "-":
+        click.echo(report.format())
     _finish(report.to_dict(), json_path)
     sys.exit(0 if report.match else 1)
 
@@ -250,7 +252,8 @@ def identify_cmd(input_spec, input_dtype, dtype, shape, codes_spec, values_spec,
         raise InputError(str(e))
     except (ValueError, TypeError) as e:
         raise click.UsageError(str(e))
-    click.echo(result.format())
+    if json_path != "-":
+        click.echo(result.format())
     base = ["fp4ref", "check", "--input", input_spec]
     for flag, val in (("--input-dtype", input_dtype), ("--dtype", dtype), ("--shape", shape),
                       ("--codes", codes_spec), ("--values", values_spec), ("--values-dtype", values_dtype),
@@ -259,7 +262,8 @@ def identify_cmd(input_spec, input_dtype, dtype, shape, codes_spec, values_spec,
             base += [flag, val]
     best = (result.exact or result.closest)[:1]
     for c in best:
-        click.echo("reproduce: " + " ".join(_quote(a) for a in base + c.args()))
+        if json_path != "-":
+            click.echo("reproduce: " + " ".join(_quote(a) for a in base + c.args()))
     _finish(result.to_dict(), json_path)
     sys.exit(0 if result.exact else 1)
 

@@ -53,7 +53,7 @@ from . import packing as _packing
 from . import rounding as _R
 
 __all__ = ["CLASSES", "CAUSES", "Mismatch", "CheckReport", "check_cast", "check_quantized", "values_to_codes",
-           "CheckInputError"]
+           "CheckInputError", "TensorRef"]
 
 CLASSES = ("nibble_order", "scale_layout", "global_scale_convention", "nan_encoding", "nan_policy",
            "saturation_vs_nan", "signed_zero", "scale_binade", "scale_floor", "accumulation_order",
@@ -625,7 +625,7 @@ def _arr(a):
     return np.asarray(a)
 
 
-class Tensors:
+class _Tensors:
     """Aligned row chunks (along axis 0) of x and of the tensors that share its rows: numpy arrays (pieces are
     views) or TensorRef's (each piece its own bounded memory map, :func:`fp4ref.io.iter_row_chunks`)."""
 
@@ -672,10 +672,10 @@ def _array_rows(a: np.ndarray, rows: int, step: int):
         yield s, a[s:s + step]
 
 
-def _as_tensors(x, x_arr, **others) -> Tensors:
+def _as_tensors(x, x_arr, **others) -> _Tensors:
     if x_arr.ndim == 0:
         return _Whole({"x": x_arr.reshape(1), **{k: _arr(v) for k, v in others.items()}})
-    return Tensors({"x": x, **others}, x_arr.shape[0])
+    return _Tensors({"x": x, **others}, x_arr.shape[0])
 
 
 def _row_step(x, chunk_bytes: int, multiple: int = 1) -> int:
@@ -1465,7 +1465,7 @@ def _global_amax(x_ref, x, rec, axis, mult, chunk_bytes) -> float:
         return tensor_amax(x, rec, axis)
     m = 0.0
     step = _row_step(x, chunk_bytes, mult)
-    for _, ch in Tensors({"x": x_ref}, x.shape[0]).chunks(step):
+    for _, ch in _Tensors({"x": x_ref}, x.shape[0]).chunks(step):
         a = tensor_amax(_cast.as_float_array(ch["x"]), rec, axis)
         if a != a:
             return float("nan")
