@@ -524,10 +524,13 @@ def _classify_cast(part: _Part, fmt, opts, alts, x, exp, got, rbits, idx_of, max
             ok &= a != _cast_encode(x[sel], fmt, opts, rb, {"rounding": other})
         return ok
 
+    # An overflow of a finite input that a class alternative reproduces (a tie at the overflow boundary, an
+    # input rounded to float32 first) is explained more precisely by that alternative.
+    finite_sat = (cls == _CID["saturation_vs_nan"]) & np.isfinite(np.asarray(x, np.float64))
     for ai, alt in enumerate(alts):          # class alternatives: the first that reproduces decides
         if alt.cls is None:
             continue
-        sel = np.nonzero(cls == _NONE)[0]
+        sel = np.nonzero((cls == _NONE) | (finite_sat & (first < 0)))[0]
         ok = attempt(alt, sel) if sel.size else None
         if ok is not None and ok.any():
             cls[sel[ok]] = _CID[alt.cls]
@@ -1100,12 +1103,15 @@ def _classify_group(part: _Part, ctx: _QCtx, lay: _BlockLayout, offsets, g: _Gro
         oc = np.where((oc == _NONE) & blk_nan[ii[0], ii[2]], nanp, oc)
         scls[ii] = np.where((oc == _NONE) & blk_inf[ii[0], ii[2]], satp, oc)
     # --- class alternatives, in priority order, each on the units that still hold a mismatch it may explain ---
+    # (an overflow without an infinite input that a class alternative reproduces is explained by it)
     labels = [a.label for a in ctx.alts]
+    e_sat = (ecls == satp) & ~_to_elems(blk_inf, h, tc, W)
+    s_sat = (scls == satp) & ~np.repeat(blk_inf[:, None, :], mm_s.shape[1], axis=1)
     for ai, alt in enumerate(ctx.alts):
         if alt.cls is None:
             continue
-        e_open = mm_e & (ecls == _NONE)
-        s_open = mm_s & (scls == _NONE)
+        e_open = mm_e & ((ecls == _NONE) | (e_sat & (ehint < 0)))
+        s_open = mm_s & ((scls == _NONE) | (s_sat & (shint < 0)))
         e_units, s_units = e_open.any(axis=(1, 2)), s_open.any(axis=(1, 2))
         units = {"block": e_units if values_mode else s_units, "element": e_units}.get(alt.level, e_units | s_units)
         if not units.any():
