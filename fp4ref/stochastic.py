@@ -18,15 +18,18 @@ Variants (``rounding=``), with P(away) over the 2**w values of r:
     P(away) = floor(f * 2**w) / 2**w, exact when f has at most w bits (toward zero otherwise). Widths in the
     ISA text: 8 per element for ``.e2m1x4`` (TransformerEngine's reading), 16 for the FP8/FP6 ``x4`` forms,
     16 for ``bf16x2``, 13 for ``f16x2`` (default ``rbits_width``: 8 for e2m1, 16 for e2m3/e3m2/e4m3/e5m2).
-    Not run here: ``cvt.rs`` needs sm_100+, the device is an H100.
+    Not run here: ``cvt.rs`` needs sm_100+, the device is an H100. A third-party probe on sm_100a (lane maps
+    ``sm100-probe-*``) reports the same carry rule with 16 bits per element for every ``x4`` form, e2m1x4
+    included.
 ``stochastic-te`` — TransformerEngine's software fallback for E2M1 (``stochastic_round_fp4_e2m1`` in
     ``transformer_engine/common/util/ptx.cuh``, used by ``ptx_arch_spec.cuh`` where ``cvt.rs`` is missing):
     u = (r & 0xFF) / 256, t = fmaf(u, step(|x|), |x|) in float32, result min(floor(t / step(t)) * step(t), 6)
     with the sign of x. The float32 rounding of t makes it differ from the carry rule: away iff
     f + r / 256 >= 1 - h / q, h being half the float32 spacing just below the upper neighbour — it differs only
     for |x| < 0.5 just below a multiple of 1/512. P(away) = floor(256 * (f + h / q)) / 256. E2M1 only, w = 8,
-    x must hold float32 values. Run: TransformerEngine's own function on the H100
-    (tests/vendors/capture_te_sr.py).
+    x must hold float32 values. Proven by running TransformerEngine's own ``mul_cvt_fp32_to_fp4_4x_with_
+    stochastic_rounding`` (software branch, sm_90) on an H100: 662 inputs x all 256 random bytes, and 4096
+    random groups for the lane map (tests/data/te_sr_fallback.npz, tests/vendors/capture_te_sr.py).
 ``stochastic-gfloat`` — gfloat ``RoundMode.Stochastic``: d = round-half-even(f * 2**w), away iff
     d + r >= 2**w. P(away) = d / 2**w (unbiased up to the rounding of f to w bits).
 ``stochastic-gfloat-odd`` — ``RoundMode.StochasticOdd``: as above with round-half-to-odd.
@@ -35,9 +38,10 @@ Variants (``rounding=``), with P(away) over the 2**w values of r:
     whatever x's dtype (its ``where`` with a 0-d float64 array promotes): p = 53. On torch (and other
     array-API) tensors it computes in the tensor's dtype: ``stochastic-gfloat-fast-float32`` (p = 24),
     ``-float16`` (11), ``-bfloat16`` (8). P(away) = floor(f * 2**w + 1/2 + 2**(w-p-1)) / 2**w. gfloat forms
-    2r + 1 in x's dtype, so w must be below x's significand bits (wider widths are refused).
+    2r + 1 in x's dtype, and with w >= p an exact input could round away: w <= p - 1 is required, p here the
+    smaller of the sum's and x's significand bits (wider widths are refused).
 ``stochastic-gfloat-fastest`` — ``RoundMode.StochasticFastest``: away iff fl(f + r / 2**w) >= 1, p and the
-    ``-float32``/``-float16``/``-bfloat16`` forms as above; w at most x's significand bits.
+    ``-float32``/``-float16``/``-bfloat16`` forms as above; w <= p.
     P(away) = floor(f * 2**w + 2**(w-p-1)) / 2**w: biased toward zero (gfloat's RoundMode docstring says
     "farther from zero"; the enumeration in tests/test_stochastic.py shows the opposite).
     The gfloat variants are proven against gfloat 0.5.2 itself, on NumPy and torch arrays

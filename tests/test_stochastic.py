@@ -375,7 +375,9 @@ def test_all_zero_bits_truncate_and_all_one_bits_round_away_under_the_carry_rule
 @pytest.mark.parametrize("variant", ["stochastic-ptx", "stochastic-gfloat", "stochastic-gfloat-fastest"])
 def test_carries_into_the_next_binade_and_into_overflow(variant):
     top = np.full(1, 255, np.uint64)
-    enc = lambda v, fmt, **kw: int(fp4ref.encode(np.array([v]), fmt, variant, rbits=top, rbits_width=8, **kw)[0])  # noqa
+    def enc(v, fmt, **kw):
+        return int(fp4ref.encode(np.array([v]), fmt, variant, rbits=top, rbits_width=8, **kw)[0])
+
     assert enc(15.5, "e4m3") == 0x58 and F.E4M3.values[0x58] == 16.0     # 15 + 1/2 carries to 16 = 2^4
     assert enc(1.75, "e2m1") == 0x4                                       # 1.5 + 1/2 ulp carries to 2
     assert enc(0.75, "e2m1") == 0x2                                       # subnormal 0.5 carries to normal 1

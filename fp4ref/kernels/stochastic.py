@@ -1,7 +1,7 @@
 """Numba loops for stochastic rounding (fast path). No public API; see fp4ref.stochastic for the semantics.
 
 Every variant rounds the exact input once: |x| = (n + f) * q with q the quantum of the target binade (the same
-split as kernels.cast.encode_one), and the variant decides from the exact fraction f (0 < f < 1) and the random
+split as kernels.cast.encode_one), and the variant decides from the exact fraction f (0 <= f < 1) and the random
 integer r (0 <= r < 2**width) whether n becomes n + 1 ("away" from zero). NaN, ±Inf, zeros, negative inputs
 into unsigned formats and overflow use the deterministic cast's policy arrays (kernels.cast.cast_params), so the
 specials are treated exactly as by fp4ref.encode.
@@ -12,9 +12,9 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_as_u64, u64_as_f64
-from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_HAS_ZERO, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG,
-                   F_MBITS, F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG,
-                   P_NAN_POS, P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF, P_ZERO)
+from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
+                   F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
+                   P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF)
 from .random import philox_block
 
 # variant ids (fp4ref.stochastic.VARIANTS maps the names)
@@ -40,11 +40,11 @@ def _pow2(k):
 
 @njit(cache=True, inline="always")
 def away(variant, f, r, width, prec, n, qexp):
-    """Whether n + f (0 < f < 1, in units of the quantum 2**qexp) rounds away from zero; -1 for ERR_RBITS.
+    """Whether n + f (0 <= f < 1, in units of the quantum 2**qexp) rounds away from zero; -1 for ERR_RBITS.
 
     f is exact (float64); r is the element's random integer; prec is the significand precision of the sum in
-    gfloat's fast variants (53 with NumPy arrays of any dtype; 24, 11, 8 with torch/JAX float32, float16,
-    bfloat16 arrays).
+    gfloat's fast variants (53 with NumPy arrays of any dtype; 24, 11, 8 with torch float32, float16, bfloat16
+    tensors). f = 0 gives 0 for every variant within its width limits (fp4ref.stochastic checks them).
     """
     y = f * _pow2(width)                 # exact: a power-of-two scaling of f
     fl = math.floor(y)
