@@ -1307,7 +1307,8 @@ def _read_scales(scales, scale_shape, layout, sf):
     n_swz = _packing.swizzled_size(rows, cols)
     if layout == "linear":
         if s.size != n_lin:
-            hint = "; its size fits the swizzled layout: pass scale_layout='swizzled' (--scale-layout swizzled)" if s.size == n_swz else ""
+            hint = "" if s.size != n_swz else \
+                "; its size fits the swizzled layout: pass scale_layout='swizzled' (--scale-layout swizzled)"
             raise CheckInputError(f"scales hold {s.size} codes; the recipe's block grid {scale_shape} has {n_lin}"
                                   f"{hint}")
         other = None
@@ -1315,7 +1316,8 @@ def _read_scales(scales, scale_shape, layout, sf):
             other = _packing.unswizzle_scales(s.reshape(-1), rows, cols).reshape(scale_shape)
         return s.reshape(scale_shape), other, "swizzled"
     if s.size != n_swz:
-        hint = "; its size fits the linear layout: pass scale_layout='linear' (--scale-layout linear)" if s.size == n_lin else ""
+        hint = "" if s.size != n_lin else \
+            "; its size fits the linear layout: pass scale_layout='linear' (--scale-layout linear)"
         raise CheckInputError(f"swizzled scales of a {rows}x{cols} scale matrix hold {n_swz} bytes, got {s.size}"
                               f"{hint}")
     lin = _packing.unswizzle_scales(s.reshape(-1), rows, cols).reshape(scale_shape)

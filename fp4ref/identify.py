@@ -25,7 +25,6 @@ import numpy as np
 from . import cast as _cast
 from . import check as _check
 from . import formats as _formats
-from . import packing as _packing
 from . import rounding as _R
 
 __all__ = ["Candidate", "Identification", "identify_cast", "identify_quantized"]

@@ -7,7 +7,6 @@ import ml_dtypes
 import numpy as np
 from click.testing import CliRunner
 
-import fp4ref
 from fp4ref import packing
 from fp4ref.cli.check import identify_cmd
 from fp4ref.identify import identify_cast, identify_quantized

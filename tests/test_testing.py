@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-import fp4ref
 from fp4ref import strategies as fst
 from fp4ref.quantize import dequantize, quantize
 from fp4ref.testing import assert_codes_equal, assert_quantized_equal
