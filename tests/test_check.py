@@ -368,3 +368,25 @@ def test_cli_bfloat16_bits_raw_codes_and_cast_mismatch(tmp_path):
     r = _cli("--format", "e2m1", "-i", tmp_path / "x.npy", "--input-dtype", "bfloat16", "-c", tmp_path / "c.bin",
              "--rounding", "nearest-away")
     assert r.exit_code == 0, r.output
+
+
+def test_cli_reads_npz_and_safetensors_keys_and_raw_input_with_dtype_and_shape(tmp_path):
+    from fp4ref import io
+    x = _blocks(shape=(8, 64))
+    q = quantize(x, "ocp-mxfp4")
+    io.write_tensors(tmp_path / "d.npz", {"x": x, "codes": q.codes, "scales": q.scales})
+    io.write_tensors(tmp_path / "d.safetensors", {"x": x, "codes": packing.pack_fp4(q.codes), "scales": q.scales})
+    x.tofile(tmp_path / "x.bin")
+    for f in ("d.npz", "d.safetensors"):
+        p = str(tmp_path / f)
+        r = _cli("--recipe", "ocp-mxfp4", "-i", p + ":x", "-c", p + ":codes", "-s", p + ":scales")
+        assert r.exit_code == 0, r.output
+    p = str(tmp_path / "d.npz")
+    r = _cli("--recipe", "ocp-mxfp4", "-i", tmp_path / "x.bin", "--dtype", "float32", "--shape", "8,64",
+             "-c", p + ":codes", "-s", p + ":scales")
+    assert r.exit_code == 0, r.output
+    r = _cli("--recipe", "ocp-mxfp4", "-i", tmp_path / "x.bin", "--dtype", "float32", "--shape", "8,65",
+             "-c", p + ":codes", "-s", p + ":scales")
+    assert r.exit_code == 2 and "needs exactly" in r.output
+    r = _cli("--recipe", "ocp-mxfp4", "-i", p + ":nope", "-c", p + ":codes", "-s", p + ":scales")
+    assert r.exit_code == 2 and "no tensor 'nope'" in r.output
