@@ -1,9 +1,12 @@
 """The level matrix: which targets each level generates.
 
-Level 1 is small and committed (vectors/): every family on every element format from float32 under every
-rounding mode, the other input dtypes under nearest-even, and every policy variant on the families it changes.
-Level 2 is generated on demand: every format from every input dtype under every mode, 65536 random cases, and
-every 16-bit input pattern for float16/bfloat16.
+Level 1 is small and committed (vectors/, about 9 MB): every cast family on every element format from float32
+under every rounding mode (scale formats under the four modes scale hardware and libraries use), bf16/f16/f64
+inputs under nearest-even, every policy variant on the families it changes; a scale and a block vector for every
+registered recipe; stochastic rounding for E2M1 under every variant and for FP6/FP8 under the PTX rule; packing.
+Level 2 is generated on demand (hundreds of MB): every format from every input dtype under every mode with
+65536 random cases and every 16-bit input pattern, every recipe from float32 and bfloat16 with every one-spike
+position, 4096 random blocks and three tie scales, every SR variant with full sweeps of r.
 """
 from __future__ import annotations
 
@@ -74,7 +77,8 @@ def cast_targets(level: int) -> list[CastTarget]:
         out = [CastTarget(f, "f32") for f in CAST_FORMATS]
         for dt in ("bf16", "f16", "f64"):
             out += [CastTarget(f, dt) for f in CAST_FORMATS]
-        out += [CastTarget(f, dt, tag, pol) for dt in ("f32", "bf16") for f, tag, pol in POLICY_VARIANTS]
+        out += [CastTarget(f, dt, tag, pol, families=_VARIANT_FAMILIES)
+                for dt in ("f32", "bf16") for f, tag, pol in POLICY_VARIANTS]
     return out
 
 
@@ -108,8 +112,8 @@ def recipe_targets(level: int) -> list[RecipeTarget]:
 
 
 # Stochastic rounding: E2M1 under every variant with 8 random bits (PTX cvt.rs .e2m1x4 and TransformerEngine's
-# fallback use 8), the FP6/FP8 formats under the PTX carry rule with the ISA's 16 bits. Level 2 adds every
-# variant for every format at 8 and 16 bits (the gfloat "fastest" forms need w below the input's precision).
+# fallback use 8), the FP6/FP8 formats under the PTX carry rule with the ISA's 16 bits. Level 2: every variant
+# for every format at 8 bits, and the PTX, gfloat and exact rules at 16.
 _E2M1_VARIANTS = ("stochastic-ptx", "stochastic-te", "stochastic-gfloat", "stochastic-gfloat-odd",
                   "stochastic-gfloat-fast", "stochastic-gfloat-fastest", "stochastic-exact")
 _SR_FORMATS = ("e2m1", "e2m3", "e3m2", "e4m3", "e5m2")
@@ -125,10 +129,8 @@ def sr_targets(level: int) -> list[SrTarget]:
         for v in _ALL_VARIANTS:
             if v == "stochastic-te" and f != "e2m1":
                 continue
-            for w in (8, 16):
-                if v == "stochastic-te" and w != 8:
-                    continue
-                out.append(SrTarget(f, v, w))
+            out.append(SrTarget(f, v, 8))
+        out += [SrTarget(f, v, 16) for v in ("stochastic-ptx", "stochastic-gfloat", "stochastic-exact")]
     return out
 
 

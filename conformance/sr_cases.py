@@ -7,7 +7,8 @@ writes each variant from its source with every float rounding explicit). The fam
 discarded fraction sits at the decisions: a carry inside a binade, a carry into the next binade, next to and
 beyond the format's max, in the subnormal range. Level 1 sweeps every r (w = 8) for the first input of the carry
 and at-max families and takes, for the other inputs and for w = 16, every r around the carry threshold, both
-ends and a stride of 2^w/64; level 2 sweeps every r of every input up to w = 16.
+ends and a stride of 2^w/64; level 2 sweeps every r of every input at w = 8 and of the first carry and at-max
+inputs at w = 16.
 """
 from __future__ import annotations
 
@@ -55,9 +56,9 @@ class SrTarget:
 
 
 def _rs(width: int, f: Fraction, level: int, full: bool) -> list[int]:
-    """The r values swept for a discarded fraction f: all of them (``full``: the first input of each family at
-    level 1 when w <= 8; every input at level 2 when w <= 16); else both ends, every r within 3 of the carry
-    threshold 2^w - floor(f * 2^w) and of floor(f * 2^w), and 64 evenly spaced."""
+    """The r values swept for a discarded fraction f: all of them where ``full`` and w <= 8 (level 1) or
+    w <= 16 (level 2); else both ends, every r within 3 of the carry threshold 2^w - floor(f * 2^w) and of
+    floor(f * 2^w), and 64 evenly spaced."""
     n = 1 << width
     if full and width <= (8 if level == 1 else 16):
         return list(range(n))
@@ -148,45 +149,48 @@ def _specials(fmt, width, dt):
 
 
 def _classify(x: np.ndarray, r: np.ndarray, codes: np.ndarray, fmt, width) -> np.ndarray:
+    """Decision bits of every case: the input's neighbours and flags once per distinct input (Fractions), the
+    chosen neighbour per case (the grid values are float64 numbers, so comparing decoded values is exact)."""
     fmt = _formats.get(fmt)
     g, beyond = _grid(fmt)
     pts = g + [beyond]
-    out = np.zeros(x.size, np.uint32)
     xv = x.astype(np.float64)
-    vals = fmt.values[codes.astype(np.int64)]
-    for i, v in enumerate(xv):
+    vals = np.abs(fmt.values[codes.astype(np.int64)])
+    out = np.zeros(x.size, np.uint32)
+    uniq, inv = np.unique(x.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[x.dtype.itemsize]), return_inverse=True)
+    for u in range(uniq.size):
+        sel = inv == u
+        v = float(xv[np.flatnonzero(sel)[0]])
         if not np.isfinite(v) or v == 0:
-            out[i] = _SBIT["special"]
+            out[sel] = _SBIT["special"]
             continue
-        a = Fraction(abs(float(v)))
+        a = Fraction(abs(v))
         if a in g:
-            out[i] = _SBIT["exact-input"]
+            out[sel] = _SBIT["exact-input"]
             continue
         lo = max(p for p in pts if p < a)
         hi = min(p for p in pts if p > a)
         m = 0
-        got = Fraction(abs(float(vals[i])))
-        m |= _SBIT["sr-toward"] if got == lo else (_SBIT["sr-away"] if got == hi else 0)
         if hi == beyond:
             m |= _SBIT["sr-overflow"]
         elif hi == g[-1]:
             m |= _SBIT["sr-max"]
-        if lo > 0 and (hi.numerator.bit_length() - hi.denominator.bit_length()) != \
-                (lo.numerator.bit_length() - lo.denominator.bit_length()) and hi != beyond:
+        if lo > 0 and hi != beyond and (hi.numerator.bit_length() - hi.denominator.bit_length()) != \
+                (lo.numerator.bit_length() - lo.denominator.bit_length()):
             m |= _SBIT["sr-binade-carry"]
         if fmt.kind == "float" and fmt.subnormals and a < Fraction(2) ** fmt.emin:
             m |= _SBIT["sr-subnormal"]
         if lo == 0:
             m |= _SBIT["sr-underflow"]
-        f = (a - lo) / (hi - lo)
-        if (f * (1 << width)).denominator != 1:
+        if (((a - lo) / (hi - lo)) * (1 << width)).denominator != 1:
             m |= _SBIT["sr-sub-bits"]
-        out[i] = m
+        out[sel] = m
+        out[sel & (vals == float(lo))] |= _SBIT["sr-toward"]
+        out[sel & (vals == float(hi))] |= _SBIT["sr-away"]
     # flips: consecutive r of the same x with different codes
-    for i in range(1, x.size):
-        if xv[i] == xv[i - 1] and r[i] == r[i - 1] + 1 and codes[i] != codes[i - 1]:
-            out[i] |= _SBIT["sr-flip"]
-            out[i - 1] |= _SBIT["sr-flip"]
+    flip = (xv[1:] == xv[:-1]) & (r[1:] == r[:-1] + 1) & (codes[1:] != codes[:-1])
+    out[1:][flip] |= _SBIT["sr-flip"]
+    out[:-1][flip] |= _SBIT["sr-flip"]
     return out
 
 
@@ -205,10 +209,10 @@ def build_sr_vector(t: SrTarget, level: int) -> Vector:
             if t.variant == "stochastic-exact":
                 # exact probabilities need the fraction to fit the width (stochastic-exact refuses others)
                 pts = [p for p in pts if (_frac(p, fmt) * (1 << t.width)).denominator == 1]
-            # level 1 sweeps every r for the first input of the carry and at-max families ("at carries and at
-            # max"), a sample for the others
+            # every r for the first input of the carry and at-max families ("at carries and at max"; level 2: for
+            # every input when w = 8), a sample for the others
             first = fam.name in ("carry", "at-max")
-            sweeps = [_rs(t.width, _frac(p, fmt), level, full=(level == 2 or (j == 0 and first)))
+            sweeps = [_rs(t.width, _frac(p, fmt), level, full=(j == 0 and first) or (level == 2 and t.width <= 8))
                       for j, p in enumerate(pts)]
             x = np.concatenate([np.full(len(rr), float(p)) for p, rr in zip(pts, sweeps)]) if pts else np.zeros(0)
             r = np.concatenate([np.array(rr, np.uint64) for rr in sweeps]) if pts else np.zeros(0, np.uint64)
