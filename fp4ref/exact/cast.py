@@ -185,6 +185,7 @@ def _overflow(fmt, sign, ovf, mode, inf_input=False):
 
 # --- integer reference on the exact significand (Numba) -------------------------------------------------------
 
+@lru_cache(maxsize=None)
 def bits_tables(fmt):
     """Code of every grid point n * 2^qe the reference can produce, as (qe0, pos[qe-qe0, n], neg[qe-qe0, n]).
 
@@ -218,6 +219,7 @@ def bits_tables(fmt):
                     t[i, n] = d[v]
                 elif v == 0:
                     t[i, n] = _NIL
+        t.setflags(write=False)
         tabs.append(t)
     return qes[0], tabs[0], tabs[1]
 
