@@ -1384,6 +1384,12 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
         lin, other, other_name = _read_scales(scales, lay_full.geo.scale_shape, scale_layout, sf)
     mult = _row_multiple(lay_full, x.ndim)
     notes = []
+    if rec.tensor_scale is not None and rec.global_scale is not None and global_scale is not None:
+        # a recipe's fixed global scale (JAX's BlockScaleConfig.global_scale) is a parameter: use the dump's
+        g = float(np.asarray(global_scale, np.float64).reshape(-1)[0])
+        if not _same(np.array([g]), np.array([float(rec.global_scale)]))[0]:
+            notes.append(f"the recipe's fixed global scale {rec.global_scale!r} is replaced by the dump's {g!r}")
+            rec = replace(rec, global_scale=g)
     gamax, expected_gs = None, None
     if rec.tensor_scale is not None:
         if rec.global_scale is None:

@@ -176,8 +176,6 @@ def identify_cast(x, codes=None, *, values=None, formats=None, packed=None, nibb
                 readings = _readings_codes(f, x.shape, c[:rows] if c.ndim else c, packed, nibble_order)
             except _check.CheckInputError:
                 continue
-            if any(int(g.max(initial=0)) >= f.n_codes for _, g in readings) and values is None:
-                continue
         for reading, got in readings:
             opts, count, equiv, n = _coordinate_search(xs, got, f)
             searched += n
@@ -316,6 +314,8 @@ def _count(rec, axis, d: _Dump, gamax) -> int | None:
                     kw = {"global_scale": d.gs}
         elif d.gs is not None and rec.tensor_scale is None:
             return None
+        elif d.gs is not None:       # a recipe's fixed global scale is a parameter: the dump's value is used
+            kw["global_scale"] = d.gs
         q = quantize(d.x, rec, axis, **kw)
     except _check._RUN_ERRORS:
         return None
@@ -375,16 +375,23 @@ def identify_quantized(x, codes=None, scales=None, *, global_scale=None, values=
         return amax_cache[key]
 
     for name in names:
-        rec = _recipes.get(name)
+        base = _recipes.get(name)
+        # 2-D tiles store one scale per tile or one per row (TransformerEngine): the dump's shape tells which
+        layouts = [{}] + ([{"tile_scales": t} for t in ("grid", "rows") if t != base.tile_scales]
+                          if base.blocks == "2d" else [])
         for ax in axes:
-            lay = _fits(rec, ax, x, codes, scales, values, packed)
-            if lay is None:
-                continue
-            for d in _dumps(rec, ax, lay, x, codes, scales, values, gs, packed, nibble_order, scale_layout, sample):
-                searched += 1
-                n = _count(rec, ax, d, gamax_of(rec, ax))
-                if n is not None:
-                    scored.append((n, name, ax, {}, d))
+            for over in layouts:
+                rec = replace(base, **over)
+                lay = _fits(rec, ax, x, codes, scales, values, packed)
+                if lay is None:
+                    continue
+                for d in _dumps(rec, ax, lay, x, codes, scales, values, gs, packed, nibble_order, scale_layout,
+                                sample):
+                    searched += 1
+                    n = _count(rec, ax, d, gamax_of(rec, ax))
+                    if n is not None:
+                        scored.append((n, name, ax, over, d))
+                break           # the first tile-scale layout whose grid fits the dump
     scored.sort(key=lambda t: t[0])
     # refine the best recipes (distinct names) one option at a time
     refined = []
@@ -398,7 +405,7 @@ def identify_quantized(x, codes=None, scales=None, *, global_scale=None, values=
             continue
         seen.add((name, ax, tuple(d.reading.items())))
         base = _recipes.get(name)
-        cur, cur_n = {}, n
+        cur, cur_n = dict(over), n
         for _ in range(4):
             rec = replace(base, **cur)
             best = None
