@@ -354,6 +354,26 @@ def test_axis_equals_moving_the_axis_last_and_matches_exact_with_per_block_signs
                          E.transform(small, 16, axis=axis, signs=s, out_dtype=od))
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_strided_axis_with_special_and_wide_range_columns_matches_exact(dt):
+    # axis 0 runs the column-tiled path (64 columns a tile); odd columns need its per-column fallbacks
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((16, 66)).astype(np.float32)
+    x[3, 1], x[10, 3] = np.nan, -np.inf
+    x[:, 5] = 0.0
+    x[:, 7] = 0.0
+    x[0, 7], x[1, 7] = 2.0 ** -120, 2.0 ** -121  # bfloat16 subnormal outputs
+    x[2, 9], x[3, 9] = 1e30, 1e-30
+    x[4, 11] = 6e-39                             # float32 subnormal input
+    x[5, 65] = 1e-20
+    x = x.astype(dt)
+    s = H.sign_vector(16, seed=4, blocks=66)
+    for kw in ({}, {"signs": s}, {"signs": s[0], "inverse": True}):
+        for od in (np.float32, BF16):
+            assert_same_bits(H.hadamard(x, 16, axis=0, out_dtype=od, **kw),
+                             E.transform(x, 16, axis=0, out_dtype=od, **kw))
+
+
 def test_block_order_is_c_order_of_the_blocked_shape():
     # x (32, 3) along axis 0: blocked shape (2, 3); block (b, c) is number 3 b + c
     x = np.ones((32, 3), np.float32)

@@ -337,13 +337,10 @@ def round_block(v, scale, sg, srow, n, inverse, p, ebits, o, off, st):
         o[off + j * st] = round_f64_bits(z, p, ebits)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v):
-    """One block, exact mode. Returns 1 when the 1/sqrt(2) rounding stayed undecided (recompute exactly).
-
-    The scan and the power-of-4 roundings are written without branches in the loops so that LLVM vectorises
-    them; rare cases (specials, zeros, bfloat16 subnormals) fall back to the general code.
-    """
+    """One block, exact mode, any n, format and stride. Returns 1 when the 1/sqrt(2) rounding stayed undecided
+    (recompute the block exactly)."""
     amax = 0.0
     amin = np.inf
     bad = 0.0  # becomes NaN iff some input is Inf or NaN (x - x)
@@ -401,6 +398,103 @@ def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v
     return undecided
 
 
+@njit(cache=True, inline="always")
+def rht16_block(x, o, off, sg, srow, v, f32out, st, n, k, inverse, p, ebits, container_p):
+    """The hot path: n = 16, forward, float32 container, unit stride, float32 (f32out, a literal) or bfloat16
+    output. A plain tier-1 block is done here without branches in its loops (LLVM vectorises them); anything
+    else (NaN/Inf, all zero, wide range, a bfloat16 zero or subnormal output) is redone by exact_block. The
+    caller guarantees st = 1, n = 16, k = 4, not inverse, container_p = 24 and (p, ebits) matching f32out;
+    they are passed as variables so that exact_block is compiled once, not once more for literal arguments."""
+    amax = 0.0
+    amin = np.inf
+    bad = 0.0  # becomes NaN iff some input is Inf or NaN (x - x)
+    for i in range(16):
+        xi = np.float64(x[off + i]) * sg[srow, i]
+        v[i] = xi
+        a = abs(xi)
+        bad += xi - xi
+        amax = max(amax, a)
+        amin = min(amin, a if a != 0.0 else np.inf)
+    ea = (np.float64(amax).view(np.int64) >> 52) & 0x7FF
+    eb = (np.float64(amin).view(np.int64) >> 52) & 0x7FF
+    if bad != bad or amax == 0.0 or ea - eb > 53 - 24 - 4:
+        return exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v)
+    butterfly_f64(v, 16)
+    if f32out:
+        for j in range(16):
+            o[off + j] = np.float32(v[j] * 0.25 + 0.0).view(np.uint32)  # + 0.0: an exact zero is +0
+        return 0
+    ok = True
+    for j in range(16):
+        zb = np.float64(v[j] * 0.25).view(np.int64)
+        mag = zb & 0x7FFFFFFFFFFFFFFF
+        r = mag + 0x0FFFFFFFFFFF + ((mag >> 45) & 1)
+        e = min((r >> 52) - 896, 255)
+        o[off + j] = ((zb >> 48) & 0x8000) | (e << 7) | (((r >> 45) & 0x7F) * (e < 255))
+        ok = ok & ((mag >> 52) >= 897)
+    if ok:
+        return 0
+    return exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v)
+
+
+@njit(cache=True)
+def exact_tile(x, o, base, post, c0, W, n, k, sg, shared, row, inverse, p, ebits, container_p, V, st3, v, flags):
+    """Columns c0 .. c0+W-1 of one block row when the transform axis is not the last (stride post): the
+    butterfly runs across W columns at once so that loads, adds and roundings vectorise along the columns.
+    Only for float32 containers, n a power of 4 and float32/bfloat16 outputs; a column that is not a plain
+    tier-1 block (NaN/Inf, all zero, wide range, a bfloat16 zero or subnormal output) is redone by
+    exact_block."""
+    for c in range(W):
+        st3[0, c] = 0.0      # amax
+        st3[1, c] = np.inf   # smallest nonzero |x|
+        st3[2, c] = 0.0      # NaN iff the column holds Inf or NaN
+    for i in range(n):
+        si = 1.0 if inverse else sg[0, i]
+        for c in range(W):
+            s = si if shared or inverse else sg[row * post + c0 + c, i]
+            xi = np.float64(x[base + i * post + c0 + c]) * s
+            V[i, c] = xi
+            a = abs(xi)
+            st3[0, c] = max(st3[0, c], a)
+            st3[1, c] = min(st3[1, c], a if a != 0.0 else np.inf)
+            st3[2, c] += xi - xi
+    h = 1
+    while h < n:
+        for i0 in range(0, n, 2 * h):
+            for a in range(i0, i0 + h):
+                for c in range(W):
+                    u = V[a, c]
+                    w = V[a + h, c]
+                    V[a, c] = u + w
+                    V[a + h, c] = u - w
+        h *= 2
+    for c in range(W):
+        ea = (np.float64(st3[0, c]).view(np.int64) >> 52) & 0x7FF
+        eb = (np.float64(st3[1, c]).view(np.int64) >> 52) & 0x7FF
+        good = st3[2, c] == st3[2, c] and st3[0, c] != 0.0 and ea - eb + 24 + k <= 53
+        st3[2, c] = 1.0 if good else 0.0
+    scale = math.ldexp(1.0, -(k // 2))
+    for j in range(n):
+        sj = scale * (sg[0, j] if inverse else 1.0)
+        for c in range(W):
+            z = V[j, c] * (sj if shared or not inverse else scale * sg[row * post + c0 + c, j]) + 0.0
+            if p == 24:
+                o[base + j * post + c0 + c] = np.float32(z).view(np.uint32)
+            else:
+                zb = np.float64(z).view(np.int64)
+                mag = zb & 0x7FFFFFFFFFFFFFFF
+                r = mag + 0x0FFFFFFFFFFF + ((mag >> 45) & 1)
+                e = min((r >> 52) - 896, 255)
+                o[base + j * post + c0 + c] = ((zb >> 48) & 0x8000) | (e << 7) | (((r >> 45) & 0x7F) * (e < 255))
+                if (mag >> 52) < 897:
+                    st3[2, c] = 0.0
+    for c in range(W):
+        if st3[2, c] == 0.0:
+            idx = row * post + c0 + c
+            flags[idx] = exact_block(x, o, base + c0 + c, post, n, k, sg, 0 if shared else idx, inverse, p, ebits,
+                                     container_p, v)
+
+
 @njit(cache=True, parallel=True)
 def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, flags):
     """Exact transform of flat x (float32 or float64) into flat o (bits). sg: (1, n) shared or (blocks, n)
@@ -409,30 +503,44 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
     rows = pre * (m // n)
     shared = sg.shape[0] == 1
     if post == 1:
+        hot = k == 4 and ebits == 8 and container_p == 24 and not inverse
         for ch in prange((rows + CHUNK - 1) // CHUNK):
             v = np.empty(n, np.float64)
-            for row in range(ch * CHUNK, min(rows, (ch + 1) * CHUNK)):
-                srow = 0 if shared else row
-                if k == 4 and p == 8 and ebits == 8 and container_p == 24 and not inverse:
-                    # the RHT16 float32 -> bfloat16 hot path, with its parameters spelled out for LLVM
-                    flags[row] = exact_block(x, o, row * 16, 1, 16, 4, sg, srow, False, 8, 8, 24, v)
-                elif k == 4:
-                    flags[row] = exact_block(x, o, row * 16, 1, 16, 4, sg, srow, inverse, p, ebits, container_p, v)
-                else:
-                    flags[row] = exact_block(x, o, row * n, 1, n, k, sg, srow, inverse, p, ebits, container_p, v)
+            r0 = ch * CHUNK
+            r1 = min(rows, r0 + CHUNK)
+            if hot and p == 8:
+                for row in range(r0, r1):
+                    flags[row] = rht16_block(x, o, row * 16, sg, 0 if shared else row, v, False, post, n, k, inverse,
+                                             p, ebits, container_p)
+            elif hot and p == 24:
+                for row in range(r0, r1):
+                    flags[row] = rht16_block(x, o, row * 16, sg, 0 if shared else row, v, True, post, n, k, inverse,
+                                             p, ebits, container_p)
+            else:
+                for row in range(r0, r1):
+                    flags[row] = exact_block(x, o, row * n, post, n, k, sg, 0 if shared else row, inverse, p, ebits,
+                                             container_p, v)
     else:
         ncp = (post + CHUNK - 1) // CHUNK
+        tiled = container_p == 24 and (k & 1) == 0 and ebits == 8 and (p == 8 or p == 24)
         for it in prange(rows * ncp):
             row = it // ncp
             c0 = (it - row * ncp) * CHUNK
+            W = min(post, c0 + CHUNK) - c0
             v = np.empty(n, np.float64)
-            for c in range(c0, min(post, c0 + CHUNK)):
-                idx = row * post + c
-                flags[idx] = exact_block(x, o, row * n * post + c, post, n, k, sg, 0 if shared else idx, inverse,
-                                         p, ebits, container_p, v)
+            if tiled:
+                V = np.empty((n, CHUNK), np.float64)
+                st3 = np.empty((3, CHUNK), np.float64)
+                exact_tile(x, o, row * n * post, post, c0, W, n, k, sg, shared, row, inverse, p, ebits, container_p,
+                           V, st3, v, flags)
+            else:
+                for c in range(c0, c0 + W):
+                    idx = row * post + c
+                    flags[idx] = exact_block(x, o, row * n * post + c, post, n, k, sg, 0 if shared else idx,
+                                             inverse, p, ebits, container_p, v)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def te_matrix(B, H, sg, srow, inverse):
     """B = diag(s) H / 4 (forward) or H diag(s) / 4 (inverse) in float32 (entries +-0.25, exact in bf16)."""
     for i in range(16):
@@ -441,7 +549,7 @@ def te_matrix(B, H, sg, srow, inverse):
             B[i, j] = -b if sg[srow, j if inverse else i] < 0 else b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def te_block(x, off, st, B, to_bf16, o32, o16, acc):
     """TE model of one 16-block: output j = sum over i = 0..15, in that order, of fl32(x_i * B[i, j]), each
     addition in float32 round-to-nearest-even, from +0.0; then float32 -> bfloat16 round-to-nearest-even (or
@@ -490,7 +598,7 @@ def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
                 te_block(x, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def sums_block(x, off, st, n, k, sg, srow, inverse, v, est):
     """accumulation_tolerance's per-block numbers; see block_sums. Returns (asum, cert)."""
     s_abs = 0.0
