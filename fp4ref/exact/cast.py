@@ -24,6 +24,7 @@ _NIL = -101   # sentinel: zero in a format without zero (E8M0)
 _ABS = -102   # negative policy "abs"
 
 
+@lru_cache(maxsize=None)
 def _policy_codes(fmt, nan, neg_zero, negative, zero, overflow):
     """Codes for the special inputs, resolved from the policy names (raise → None; "abs" → "abs")."""
     nan = R.nan_name(nan, fmt)
