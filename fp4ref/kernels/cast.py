@@ -3,6 +3,10 @@
 The value is rounded from its exact float64 representation: |x| = s * 2^q with q the quantum exponent of the
 target binade, so s = ldexp(|x|, -q) is exact and floor/fraction of s decide the rounding. All inputs
 (float16/bfloat16/float32/float64) are exact in float64, so this is a single rounding.
+
+float32 inputs (float16/bfloat16 widen to them exactly) take a second loop, ``encode_array_f32``, with the same
+semantics computed on the input's bit fields in integer arithmetic and without branches, so that LLVM
+vectorizes it (about 10x the float64 loop; a sweep of all 2^32 float32 inputs takes seconds).
 """
 import math
 
@@ -124,9 +128,16 @@ def encode_one(x, fp, pol):
     return mag
 
 
-@njit(cache=True, parallel=True)
 def encode_array(x, out, fp, pol):
-    """Encode flat x into flat uint8 out; returns the number of elements that hit a raise-policy."""
+    """Encode flat x (float32 or float64) into flat uint8 out; returns the number of elements that hit a
+    raise-policy."""
+    if x.dtype == np.float32:
+        return encode_array_f32(x.view(np.uint32), out, fp, pol)
+    return encode_array_f64(x, out, fp, pol)
+
+
+@njit(cache=True, parallel=True)
+def encode_array_f64(x, out, fp, pol):
     errors = 0
     for i in prange(x.size):
         c = encode_one(np.float64(x[i]), fp, pol)
@@ -144,3 +155,100 @@ def first_error(x, fp, pol):
         if c < 0:
             return i, c
     return -1, 0
+
+
+@njit(cache=True)
+def bits32_params(fp, pol):
+    """The loop-invariant integers of encode_bits32 for a format and its policies.
+
+    An integer format is the float format with mbits = bits - 1 and one binade whose quantum is 2^-frac_bits
+    (emin = mbits - frac_bits): every magnitude below 2^(emin+1) then lands in that binade's n, and its code is
+    n; larger ones overflow. Negative codes: float sets the sign bit, int takes the two's complement, both as
+    ((mag ^ nx) + na) & nm.
+    """
+    mode = pol[P_MODE]
+    if fp[F_KIND] == KIND_INT:
+        mb = fp[F_BITS] - 1
+        emin = mb - fp[F_FRAC_BITS]
+        bias = 1 - emin
+        lim_pos, lim_neg = fp[F_MAX_CODE], fp[F_MAX_NEG]
+        ovf_pos, ovf_neg = lim_pos, lim_neg  # int formats saturate
+        nx, na, nm = -1, 1, (1 << fp[F_BITS]) - 1
+    else:
+        mb, emin, bias = fp[F_MBITS], fp[F_EMIN], fp[F_BIAS]
+        lim_pos = lim_neg = fp[F_MAX_CODE]
+        ovf = pol[P_OVF]
+        big = fp[F_INF_CODE] if ovf == 2 else fp[F_NAN_CODE]
+        ovf_pos = fp[F_MAX_CODE] if (ovf == 0 or toward_zero_for(mode, False)) else big
+        ovf_neg = fp[F_MAX_CODE] if (ovf == 0 or toward_zero_for(mode, True)) else big
+        nx, na, nm = 0, fp[F_SIGN_BIT], 0xFF
+    unsigned = 1 if fp[F_SIGNED] == 0 else 0
+    neg_abs = 1 if (unsigned == 1 and pol[P_NEGATIVE] == NEG_ABS) else 0
+    if fp[F_HAS_ZERO] != 0:
+        z_pos, z_neg = 0, pol[P_NEG_ZERO_CODE]
+    else:
+        z_pos = z_neg = pol[P_ZERO]
+    # the rounding increment added below the cut, as all-ones masks per mode (see encode_bits32)
+    m_half = -1 if mode <= 2 else 0
+    k_one = 1 if mode == 1 else 0
+    m_odd = -1 if mode == 0 else 0
+    return (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, pol[P_NEGATIVE],
+            z_pos, z_neg, pol[P_NAN_POS], pol[P_NAN_NEG], pol[P_INF_POS], pol[P_INF_NEG], pol[P_E8M0_SUB],
+            m_half, k_one, m_odd, 1 if mode == 4 else 0, 1 if mode == 5 else 0, 1 if mode == 6 else 0)
+
+
+@njit(cache=True, inline="always")
+def encode_bits32(b, q):
+    """Code of the float32 with bits b (int64, 0 <= b < 2^32), or a negative ERR_* sentinel; q = bits32_params.
+
+    Same semantics as encode_one. The input is sig * 2^(max(ex, 1) - 150); the target quantum in the binade
+    ec = max(e, emin) is 2^(ec - mb), so the cut is r = ec - mb + 150 - max(ex, 1) bits up (r >= 16 for every
+    format; clamping it to 31 changes no result since sig < 2^24). Rounding adds an increment below the cut
+    and truncates: nearest-even half-1+odd, nearest-away half, nearest-zero half-1, toward-zero 0, directed
+    away from zero 2^r-1, round-to-odd 2^r-1 when even. The magnitude code is base + n with base =
+    (ec + bias - 1) << mb: n's carry into the next binade (or from subnormal to normal) is the next code.
+    float32 subnormals are put in binade -127 (their true binade is lower): only E8M0, emin = -127, sees it.
+    """
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
+    sgn = b >> 31
+    ex = (b >> 23) & 0xFF
+    man = b & 0x7FFFFF
+    neg = sgn & (1 - neg_abs)
+    sig = man | (0x800000 if ex != 0 else 0)
+    ec = max(ex - 127, emin)
+    r = min(ec - mb + 150 - max(ex, 1), 31)
+    base = (ec + bias - 1) << mb
+    mask = (np.int64(1) << r) - 1
+    odd = (base + (sig >> r)) & 1
+    away = (k_neg if neg != 0 else k_pos) | (k_odd & (odd ^ 1))
+    n = (sig + ((mask >> 1) & m_half) + k_one + (odd & m_odd) + (mask & -away)) >> r
+    mag = max(base + n, 0)  # E8M0 below 2^-127 with n = 0: code 0 (no zero to round to)
+    if e8m0_sub != 0 and ex == 0 and man > 0x400000:
+        mag = 1  # (2^-127, 2^-126) → 2^-126, the vendors' E8M0 cast of float32 subnormals
+    if mag > (lim_neg if neg != 0 else lim_pos):
+        mag = ovf_neg if neg != 0 else ovf_pos
+    c = (((mag ^ nx) + na) & nm) if neg != 0 else mag
+    if ex == 255 and man == 0:
+        c = inf_neg if neg != 0 else inf_pos
+    if unsigned != 0 and sgn != 0 and neg_abs == 0:
+        c = neg_code
+    if ex == 0 and man == 0:
+        c = z_neg if sgn != 0 else z_pos
+    if ex == 255 and man != 0:
+        c = nan_neg if sgn != 0 else nan_pos
+    return c
+
+
+@njit(cache=True, parallel=True)
+def encode_array_f32(xb, out, fp, pol):
+    """encode_array for float32 bit patterns xb (uint32)."""
+    q = bits32_params(fp, pol)
+    errors = 0
+    for i in prange(xb.size):
+        c = encode_bits32(np.int64(xb[i]), q)
+        if c < 0:
+            errors += 1
+            c = 0
+        out[i] = c
+    return errors
