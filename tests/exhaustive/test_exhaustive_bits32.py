@@ -1,0 +1,60 @@
+"""Every one of the 2^32 float32 inputs: the float32 bit-field loop (kernels.cast.encode_bits32, which
+fp4ref.encode uses for float32/float16/bfloat16 inputs) against the integer reference (fp4ref.exact.cast).
+
+The same cases as test_exhaustive_float32.py (which sweeps the float64 loop, encode_one): every format under
+nearest-even, every mode for E2M1, FP4REF_EXHAUSTIVE=all for every format × mode; plus the policies that
+only this loop implements branch-free (negative='abs', e8m0_subnormal='up', overflow to NaN/Inf).
+"""
+import os
+
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from fp4ref import formats as F
+from fp4ref import rounding as R
+from fp4ref.cast import cast_params
+from fp4ref.exact.cast import bits_encode, bits_params, split_f32
+from fp4ref.kernels.cast import bits32_params, encode_bits32
+
+pytestmark = pytest.mark.exhaustive
+
+
+@njit(cache=True, parallel=True)
+def _sweep(lo, hi, q32, q, tpos, tneg, first):
+    bad = 0
+    for i in prange(lo, hi):
+        b = np.uint32(i)
+        neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
+        a = encode_bits32(np.int64(i), q32)
+        r = bits_encode(neg, is_nan, is_inf, sig, ex, q, tpos, tneg, lg)
+        if a < 0:
+            a = -1
+        if a != r:
+            bad += 1
+            first[0] = i
+    return bad
+
+
+_UNIQUE = {}
+for _f in F.all_formats():
+    _UNIQUE.setdefault((_f.kind, _f.bits, _f.ebits, _f.mbits, _f.bias, _f.signed, _f.max_code, _f.nan_code,
+                        _f.inf_code, _f.int_min_used, _f.code_limit), _f.name)
+
+if os.environ.get("FP4REF_EXHAUSTIVE") == "all":
+    CASES = [(n, m, {}) for n in _UNIQUE.values() for m in R.MODES]
+else:
+    CASES = [(n, "nearest-even", {}) for n in _UNIQUE.values()] + \
+        [("e2m1", m, {}) for m in R.MODES if m != "nearest-even"]
+CASES += [("e8m0", "nearest-away", dict(negative="abs", e8m0_subnormal="up", overflow="nan")),
+          ("e4m3", "toward-positive", dict(overflow="nan")), ("e5m2", "nearest-even", dict(overflow="inf")),
+          ("ue4m3", "nearest-even", dict(negative="raise"))]
+
+
+@pytest.mark.parametrize("name,mode,pol", CASES, ids=lambda v: v if isinstance(v, str) else
+                         ",".join(f"{k}={w}" for k, w in v.items()) or "-")
+def test_all_float32_inputs_bit_field_loop_equals_integer_reference(name, mode, pol):
+    fp, pp = cast_params(name, mode, **pol)
+    first = np.full(1, -1, np.int64)
+    bad = _sweep(0, 1 << 32, bits32_params(fp, pp), *bits_params(name, mode, **pol), first)
+    assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
