@@ -63,7 +63,8 @@ MAX_SIZE = 4096  # the limb butterfly's int64 limbs hold 12 doublings (kernels/h
 _BF16 = np.dtype(ml_dtypes.bfloat16)
 _INPUTS = {np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16), _BF16}
 # output dtype -> (precision with hidden bit, exponent bits, bit-pattern dtype)
-_OUTPUTS = {np.dtype(np.float32): (24, 8, np.uint32), _BF16: (8, 8, np.uint16), np.dtype(np.float16): (11, 5, np.uint16)}
+_OUTPUTS = {np.dtype(np.float32): (24, 8, np.uint32), _BF16: (8, 8, np.uint16),
+            np.dtype(np.float16): (11, 5, np.uint16)}
 _ALLOWED_IN = "float64, float32, float16, bfloat16 (ml_dtypes)"
 _ALLOWED_OUT = "float32, bfloat16 (ml_dtypes), float16"
 

@@ -3,9 +3,13 @@
 Arrays arrive flat, in C order of a 3-D view (pre, m, post): the transform runs along the middle axis in
 blocks of n = 2^k consecutive elements. Block number idx = row * post + c with row = pre_index * (m / n) +
 block_along_axis; element i of it sits at row * n * post + c + i * post. Each block is computed on its own
-(prange over chunks of blocks), so the result bits do not depend on the number of threads. post == 1 (the
-transform axis is the last one) has its own loop with unit stride and n = 16 spelled out, which lets LLVM
-unroll and vectorise the hot path.
+(prange over chunks of blocks), so the result bits do not depend on the number of threads. Loops:
+- post == 1 (the transform axis is the last one): RHT16 forward from float32 to bfloat16/float32 has its own
+  branch-free block (rht16_block); everything else goes through exact_block.
+- post > 1: with a float32 container, n a power of 4 and a float32/bfloat16 output, exact_tile runs the
+  butterfly across 64 columns at once (contiguous, vectorisable); otherwise exact_block per column.
+Rare cases in a fast block (NaN/Inf, all zeros, wide range, bfloat16 zeros or subnormals) are redone by
+exact_block, which is compiled once per (input, output) dtype pair.
 
 Exact mode, per block:
 - tier 1 (float32 containers): the Sylvester butterfly in float64 is exact when every intermediate is a
@@ -399,26 +403,25 @@ def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v
 
 
 @njit(cache=True, inline="always")
-def rht16_block(x, o, off, sg, srow, v, f32out, st, n, k, inverse, p, ebits, container_p):
-    """The hot path: n = 16, forward, float32 container, unit stride, float32 (f32out, a literal) or bfloat16
-    output. A plain tier-1 block is done here without branches in its loops (LLVM vectorises them); anything
-    else (NaN/Inf, all zero, wide range, a bfloat16 zero or subnormal output) is redone by exact_block. The
-    caller guarantees st = 1, n = 16, k = 4, not inverse, container_p = 24 and (p, ebits) matching f32out;
-    they are passed as variables so that exact_block is compiled once, not once more for literal arguments."""
-    amax = 0.0
-    amin = np.inf
-    bad = 0.0  # becomes NaN iff some input is Inf or NaN (x - x)
+def rht16_block(x, xb, o, off, sg, srow, v, f32out, st, n, k, inverse, p, ebits, container_p):
+    """The hot path: n = 16, forward, float32 input (xb: its bits), unit stride, float32 (f32out, a literal)
+    or bfloat16 output. A plain tier-1 block is done here without branches in its loops (LLVM vectorises
+    them); anything else (NaN/Inf, zeros only, subnormal inputs, wide range, a bfloat16 zero or subnormal
+    output) is redone by exact_block. The caller guarantees st = 1, n = 16, k = 4, not inverse,
+    container_p = 24 and (p, ebits) matching f32out; they are passed as variables so that exact_block is
+    compiled once, not once more for literal arguments."""
+    # tier-1 certificate from the float32 exponent fields: e(amax) - e(amin) <= 53 - 24 - 4 (see above)
+    emax = np.int32(0)
+    emin = np.int32(255)
     for i in range(16):
-        xi = np.float64(x[off + i]) * sg[srow, i]
-        v[i] = xi
-        a = abs(xi)
-        bad += xi - xi
-        amax = max(amax, a)
-        amin = min(amin, a if a != 0.0 else np.inf)
-    ea = (np.float64(amax).view(np.int64) >> 52) & 0x7FF
-    eb = (np.float64(amin).view(np.int64) >> 52) & 0x7FF
-    if bad != bad or amax == 0.0 or ea - eb > 53 - 24 - 4:
+        b = xb[off + i]
+        e = np.int32((b >> 23) & 0xFF)
+        emax = max(emax, e)
+        emin = min(emin, e if (b & 0x7FFFFFFF) != 0 else np.int32(255))
+    if emax == 255 or emin == 0 or emax == 0 or emax - emin > 53 - 24 - 4:
         return exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v)
+    for i in range(16):
+        v[i] = np.float64(x[off + i]) * sg[srow, i]
     butterfly_f64(v, 16)
     if f32out:
         for j in range(16):
@@ -503,6 +506,7 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
     rows = pre * (m // n)
     shared = sg.shape[0] == 1
     if post == 1:
+        xb = x.view(np.uint32)  # read only when x is float32 (the hot path)
         hot = k == 4 and ebits == 8 and container_p == 24 and not inverse
         for ch in prange((rows + CHUNK - 1) // CHUNK):
             v = np.empty(n, np.float64)
@@ -510,12 +514,12 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
             r1 = min(rows, r0 + CHUNK)
             if hot and p == 8:
                 for row in range(r0, r1):
-                    flags[row] = rht16_block(x, o, row * 16, sg, 0 if shared else row, v, False, post, n, k, inverse,
-                                             p, ebits, container_p)
+                    flags[row] = rht16_block(x, xb, o, row * 16, sg, 0 if shared else row, v, False, post, n, k,
+                                             inverse, p, ebits, container_p)
             elif hot and p == 24:
                 for row in range(r0, r1):
-                    flags[row] = rht16_block(x, o, row * 16, sg, 0 if shared else row, v, True, post, n, k, inverse,
-                                             p, ebits, container_p)
+                    flags[row] = rht16_block(x, xb, o, row * 16, sg, 0 if shared else row, v, True, post, n, k,
+                                             inverse, p, ebits, container_p)
             else:
                 for row in range(r0, r1):
                     flags[row] = exact_block(x, o, row * n, post, n, k, sg, 0 if shared else row, inverse, p, ebits,
