@@ -34,10 +34,10 @@ accumulators in ``row_cast_col_hadamard_transform_cast_fusion.cu``) and rounds t
 ``cvt.rn.bf16x2.f32`` before the amax and the FP4 cast (the fused kernel does so unless NVTE_USE_FAST_MATH, where
 the fp32 value is used: ``out_dtype=float32`` here). The order in which a tensor core adds the 16 products is
 internal to the hardware and not an IEEE sequence; this model adds fl32(x_i * b_ij) in float32
-round-to-nearest-even in index order i = 0..15, starting from +0.0. Whenever :func:`accumulation_tolerance`
-reports an output as unambiguous, every fp32 accumulation within its bound (this model, TE's MMA included if it
-obeys that bound) rounds to the same value as ``mode="exact"``; the model is not proven against TE's kernels
-on the ambiguous rest.
+round-to-nearest-even in index order i = 0..15, starting from +0.0; NaN results are the canonical NaN.
+Whenever :func:`accumulation_tolerance` reports an output as unambiguous, every fp32 accumulation within its
+bound (this model, and TE's MMA if it meets that bound) rounds to the same value as ``mode="exact"``. TE's
+kernels were read, not run: on the ambiguous outputs this model is a plausible order, not proven TE bits.
 """
 from __future__ import annotations
 
