@@ -337,3 +337,46 @@ register(Recipe(
            "cast_to_fp4x2 (RNE, NaN → 0, ±0 → 0).",
     notes="NVFP4QuantizerRef.quantize() raises UnboundLocalError for pow_2_scales at d0067d0; captured through "
           "_quantize_blockwise_reference."))
+
+# --- what each recipe was proven against (tests/test_recipes_vendors.py, tests/test_quantize.py) ---------------
+_EXACT = "the exact rational block reference (fp4ref.exact.blocks) under hypothesis and on edge blocks"
+_PROOFS = {
+    "ocp-mxfp4": "gfloat 0.5.2 quantize_block (float32 and float64 blocks) and microxcaling 7bc4195 (fp4, nearest "
+                 "and even, float32/bfloat16): scales byte-equal and elements byte-equal, under the overrides "
+                 "that name their deviations (float log2, Inf/overflow clipping; microxcaling's element "
+                 "misroundings listed); " + _EXACT,
+}
+for _n in ("ocp-mxfp6-e2m3", "ocp-mxfp6-e3m2", "ocp-mxfp8-e4m3", "ocp-mxfp8-e5m2", "ocp-mxint8"):
+    _PROOFS[_n] = _PROOFS["ocp-mxfp4"].replace("(fp4,", "(same element format,")
+for _r in all_recipes():
+    if _r.name.startswith("torchao-"):
+        _PROOFS[_r.name] = ("torchao 0.18.0 on CPU (torch 2.13.0): mx_suite or nvfp4_suite/random/specials, float32 "
+                            "and bfloat16, every code and scale byte-equal (NaN payloads of a NaN tensor amax "
+                            "excepted); " + _EXACT)
+_PROOFS.update({
+    "te-nvfp4": "TransformerEngine d0067d0 NVFP4QuantizerRef (1x16) on nvfp4_suite/random/specials, float32 and "
+                "bfloat16: codes, scales and global scale byte-equal (a NaN tensor amax: NaN scales, sign not "
+                "modeled); " + _EXACT,
+    "te-nvfp4-2d": "TransformerEngine d0067d0 NVFP4QuantizerRef (16x16), as te-nvfp4; " + _EXACT,
+    "te-nvfp4-rht": "TransformerEngine d0067d0 NVFP4QuantizerRef with_rht columnwise output, from x (suite, "
+                    "random) and from the reference's RHT output (all sets); " + _EXACT,
+    "te-mxfp4-ref": "TransformerEngine d0067d0 _quantize_blockwise_reference(pow_2_scales=True), float32 and "
+                    "bfloat16 mx_suite; " + _EXACT,
+    "te-mxfp8": "not run (TE's CUDA extension was not built); " + _EXACT,
+    "jax-mxfp8": "jax 0.11.2 on the H100 (XLA GPU), float32 and bfloat16 mx_suite, byte-equal; jax 0.10.2 XLA CPU "
+                 "byte-equal with subnormals='flush', nan_sign='x86' except 3 NaN blocks (named test); " + _EXACT,
+    "jax-nvfp4": "jax 0.11.2 on the H100 and jaxlib 0.10.2 on CPU, default and amax/2688 global scales, "
+                 "nvfp4_suite/random/specials, float32 and bfloat16, byte-equal; " + _EXACT,
+    "paper-e8m0": "MrHuff/mfu-fp4-training 1f7b1b1 on CPU, mx_suite float32/bfloat16, TowardPositive and "
+                  "TiesToEven, byte-equal; " + _EXACT,
+    "paper-e8m0-ts": "the simulator with use_tensor_scaling=True, nvfp4_random, byte-equal; " + _EXACT,
+    "paper-e4m3": "the simulator's E4M3 rule is exercised only with tensor scaling in the captures; " + _EXACT,
+    "paper-e4m3-ts": "the simulator (E4M3, tensor scaling, TowardPositive and TiesToEven), nvfp4_suite/random, "
+                     "byte-equal; " + _EXACT,
+    "paper-ue5m3": "not run (the simulator has no UE5M3); " + _EXACT,
+    "paper-ue5m3-ts": "not run (the simulator has no UE5M3); " + _EXACT,
+    "quartet-fwd": "IST-DASLab/Quartet 00ccd38 Triton kernel on the H100 (quest=True), mx_suite and nvfp4_random, "
+                   "float32 and bfloat16, from the kernel's transformed values: byte-equal; " + _EXACT,
+})
+for _n, _p in _PROOFS.items():
+    _REGISTRY[_n] = replace(_REGISTRY[_n], proof=_p)

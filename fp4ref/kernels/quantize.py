@@ -8,7 +8,8 @@ order, so the result does not depend on the number of threads.
 Arithmetic. Each option that names a float32 (or input-dtype) expression is emulated as "float64 operation,
 then one rounding into the compute type": for +, −, ×, ÷ of two compute-type numbers the float64 result is
 either exact or rounded innocuously (53 ≥ 2·24 + 2; Figueroa, "When is double rounding innocuous?", 1995), so
-this equals the vendor's native float32/bfloat16/float16 operation. The "exact" expressions round once from
+this equals the vendor's native float32/bfloat16/float16 operation. Every function compiles with
+``error_model="numpy"``: a division by zero gives ±Inf/NaN as IEEE 754 says instead of raising. The "exact" expressions round once from
 the exact rational value: divisions use a round-to-odd float64 quotient (exact remainder through Dekker's
 two-product), which the final rounding into a format of at most 51 bits turns into the correctly rounded code
 (Boldo & Melquiond, "When double rounding is odd", 2005).
@@ -43,7 +44,7 @@ TOWARD_POSITIVE = 4  # fp4ref.rounding.TOWARD_POSITIVE
 
 
 # --- rounding into a compute type ------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _round_bin(v, p, emin, vmax):
     """v rounded to nearest-even into a binary format with p-bit significands, min exponent emin."""
     if v != v or v == 0.0 or math.isinf(v):
@@ -62,7 +63,7 @@ def _round_bin(v, p, emin, vmax):
 T_FLUSH = 8  # or-ed into a compute type: subnormal operands read as zero and subnormal results flush (DAZ/FTZ)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _min_normal(tt):
     if tt == T_F16:
         return 2.0 ** -14
@@ -71,7 +72,7 @@ def _min_normal(tt):
     return 2.0 ** -126
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def daz(v, t):
     """An operand as a DAZ unit reads it (identity without T_FLUSH)."""
     if t >= T_FLUSH and abs(v) < _min_normal(t & 7):
@@ -79,7 +80,7 @@ def daz(v, t):
     return v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def rnd(v, t):
     tt = t & 7
     if tt == T_F32:
@@ -96,21 +97,21 @@ def rnd(v, t):
 
 
 # --- exact helpers ---------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _split(a):
     c = 134217729.0 * a
     hi = c - (c - a)
     return hi, a - hi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _two_prod_err(a, b, p):
     ah, al = _split(a)
     bh, bl = _split(b)
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def div_ro(n, d):
     """n / d rounded to odd in float64 (d > 0 finite; n finite)."""
     q = n / d
@@ -125,18 +126,18 @@ def div_ro(n, d):
     return np.nextafter(q, math.inf if r > 0.0 else -math.inf)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _floor_log2(a):
     return math.frexp(a)[1] - 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _ceil_log2(a):
     m, e = math.frexp(a)
     return e - 1 if m == 0.5 else e
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _log2_t(a, t):
     """log2(a) rounded into compute type t (float64 log2 is within an ulp of 53 bits; then one rounding): the
     float log2 that code taking floor/ceil of torch.log2/np.log2 in that dtype sees."""
@@ -144,7 +145,7 @@ def _log2_t(a, t):
 
 
 # --- scale code of one tile ------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def scale_code(a, ip, fp, sfp, spol):
     """Scale code (or, for the fp32 scale format, -1 with the value in the second slot) for tile amax ``a``.
 
@@ -234,7 +235,7 @@ def scale_code(a, ip, fp, sfp, spol):
 
 
 # --- element factors of one tile -------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _arith_scale(code, s, ad):
     """The scale value the vendor's arithmetic sees (E8M0 decode quirks)."""
     if ad == AD_BITS_MIN_NORMAL:
@@ -248,7 +249,7 @@ def _arith_scale(code, s, ad):
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def elem_value(x, s, r, ee, t, fpv):
     """The value the element rounding sees, for input x, tile scale s and precomputed factor r."""
     if ee == EE_EXACT:
@@ -269,7 +270,7 @@ def elem_value(x, s, r, ee, t, fpv):
     return rnd(x * r, t)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def elem_exact(x, num_g, den):
     """x·G/den rounded to odd (den > 0); x·G must be exact in float64 (checked by the caller in Python)."""
     if den == 0.0:
@@ -279,7 +280,7 @@ def elem_exact(x, num_g, den):
     return div_ro(x * num_g, den)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _nan_of(x, s, r, d, canonical):
     """The NaN an element expression produced, with the sign the platform gives it: CUDA's canonical NaN is
     positive; on x86 an operand NaN propagates (a NaN scale factor, positive here, wins over an input NaN, as
@@ -294,7 +295,7 @@ def _nan_of(x, s, r, d, canonical):
     return math.copysign(math.nan, -1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def encode_fast(v, thr, nthr, sb, negz):
     """Code of v in a 4-bit float format by exclusive thresholds (v not NaN)."""
     a = abs(v)
@@ -308,7 +309,7 @@ def encode_fast(v, thr, nthr, sb, negz):
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def encode_fast_signed(v, thp, thn, nthr, sb, negz):
     if math.copysign(1.0, v) < 0.0:
         return encode_fast(v, thn, nthr, sb, negz)
@@ -316,7 +317,7 @@ def encode_fast_signed(v, thp, thn, nthr, sb, negz):
 
 
 # --- the fused pass --------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tile_stats(x, b, r0, r1, c0, c1, ip, fp):
     """(amax, has_nan) of one tile, padding included when the option says so."""
     amax = 0.0
@@ -341,7 +342,7 @@ def _tile_stats(x, b, r0, r1, c0, c1, ip, fp):
     return amax, nan
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _quest_stat(x, b, i, c0, c1, ip, fp):
     """QuEST scale quantity of one contiguous 32-element block, float32 arithmetic, pairwise tree sums."""
     n = c1 - c0
@@ -365,7 +366,7 @@ def _quest_stat(x, b, i, c0, c1, ip, fp):
     return rnd(rnd(fp[FP_QGS] * std, T_F32) + fp[FP_QEPS], T_F32)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, stab, thp, thn):
     """Quantize x (B, R, C) into codes (B, R, C) uint8, scale codes scode (B, nTR, nTC) int64 and scale values
     sval (B, nTR, nTC) float64 (the decoded scale; NaN for NaN codes).
@@ -387,6 +388,8 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
     canonical = ip[IP_NAN_SIGN] == 0
     fast = ip[IP_FAST] == 1
     want_vals = vals.shape == x.shape
+    # the tight loop: a 4-bit float format, thresholds equal for both signs, no zero override
+    simple = fast and nthr == 7 and ip[IP_ZERO_CODE] < 0 and np.all(thp == thn)
     zero_code = ip[IP_ZERO_CODE]
     for task in prange(B * ntr):
         b = task // ntr
@@ -448,6 +451,10 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
                         if want_vals:
                             vals[b, i, j] = math.nan
                 continue
+            if simple and not exact_div and not want_vals and (
+                    ee == EE_EXACT or ((ee == EE_MUL_RCP or ee == EE_TE or ee == EE_TORCHAO) and t == T_F32)):
+                if _tile_fast(x, codes, b, r0, r1, c0, c1, r, ee == EE_EXACT, thp, sb, negz):
+                    continue
             for i in range(r0, r1):
                 for j in range(c0, c1):
                     xv = np.float64(x[b, i, j])
@@ -474,7 +481,32 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
                         codes[b, i, j] = encode_one(q, efp, epol)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy")
+def _tile_fast(x, codes, b, r0, r1, c0, c1, r, exact64, th, sb, negz):
+    """Codes of one tile whose element value is x·r (exact in float64, or one float32 multiplication) in a
+    4-bit float format with seven sign-symmetric exclusive thresholds, branch-free so that it vectorizes.
+    Returns False (codes not final) when the tile holds a NaN value, for the general loop to handle."""
+    t0, t1, t2, t3, t4, t5, t6 = th[0], th[1], th[2], th[3], th[4], th[5], th[6]
+    r32 = np.float32(r)
+    nan = 0
+    for i in range(r0, r1):
+        for j in range(c0, c1):
+            if exact64:
+                v = np.float64(x[b, i, j]) * r
+            else:
+                v = np.float64(np.float32(x[b, i, j]) * r32)
+            a = abs(v)
+            nan |= np.int64(a != a)
+            n = (np.int64(a > t0) + np.int64(a > t1) + np.int64(a > t2) + np.int64(a > t3) + np.int64(a > t4)
+                 + np.int64(a > t5) + np.int64(a > t6))
+            neg = np.int64(math.copysign(1.0, v) < 0.0)
+            zero = np.int64(a == 0.0)
+            # negative: sign bit, except -0 which takes the neg_zero policy's code
+            codes[b, i, j] = n + neg * (sb + zero * (negz - sb))
+    return nan == 0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def tensor_amax(x, ip, fp):
     """(max over tiles of the tile amax, any NaN) with the tile geometry, NaN and zero-substitution options."""
     B, R, C = x.shape
