@@ -188,9 +188,14 @@ class CheckReport:
         if self.global_scale and not self.global_scale["match"]:
             g = self.global_scale
             lines.append(f"global scale: expected {g['expected']!r}, got {g['got']!r} ({g['class']})")
-        ex = list(self.examples)[:limit] if limit is not None else list(self.examples)
+        ex = list(self.examples)
+        if limit is not None:
+            ex = [m for m in ex if m.kind != "scale"][:limit] + [m for m in ex if m.kind == "scale"][:limit]
         if ex:
-            lines += ["", f"first {len(ex)} mismatches:"]
+            n_s = sum(m.kind == "scale" for m in ex)
+            head = f"first {len(ex) - n_s} {'value' if self.values else 'code'} mismatches" if len(ex) > n_s else ""
+            head += (" and " if head and n_s else "") + (f"first {n_s} scale mismatches" if n_s else "")
+            lines += ["", head + ":"]
             lines += ["  " + _format_example(m) for m in ex]
         if self.classes:
             lines += ["", "diagnosis:"]
@@ -1131,7 +1136,9 @@ def _classify_group(part: _Part, ctx: _QCtx, lay: _BlockLayout, offsets, g: _Gro
         e_hit = np.zeros(eo.shape, bool)
         s_hit = np.zeros(so.shape, bool)
         if alt.level in ("block", "both"):
-            whole = rep_s & _per_block(rep_e, nb, tc, True, np.all) & scale_issue
+            # the block is reproduced: its scale, and every element but those already explained otherwise
+            explained = mm_e[units] & (ecls[units] != _NONE) & ~eo
+            whole = rep_s & _per_block(rep_e | explained, nb, tc, True, np.all) & scale_issue
             whole &= _per_block(eo, nb, tc, False, np.any) | so.any(axis=1)
             e_hit |= _to_elems(whole, h, tc, W) & eo
             s_hit |= np.repeat(whole[:, None, :], so.shape[1], axis=1) & so

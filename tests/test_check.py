@@ -313,8 +313,9 @@ def test_microxcaling_nearest_capture_shows_ties_away_and_float_log2_scales():
 def test_torchao_nvfp4_capture_against_te_is_scale_floor_and_scale_expression_order():
     a, _ = _load("torchao_cpu_nvfp4_pts_nvfp4_suite_f32")
     r = check_quantized(a["x"], a["codes"], a["scales"], "te-nvfp4")
-    assert r.classes["scale_floor"] == 421 and r.hints["scale_floor"][0][0] == "scale_floor=2^-6"
-    assert r.classes["signed_zero"] == 58
+    assert r.classes == {"signed_zero": 58, "scale_floor": 425, "double_rounding": 75}
+    assert r.hints["scale_floor"][0][0] == "scale_floor=2^-6" and r.hints["signed_zero"][0][0] == "neg_zero=keep"
+    assert r.hints["double_rounding"][0][:2] == ("scale_expr=exact", 75)   # torchao's (amax/6)/D order, D-13
 
 
 def test_jax_cpu_e2m1_cast_nan_bytes_are_nan_policy_reproduced_by_xla():
