@@ -861,6 +861,16 @@ def _recipe_alternatives(rec, x_dtype) -> list[_Alt]:
                     over["scale_expr"] = "exact"
                 alts.append(_Alt(_label(over), "scale_binade", over, level="block"))
     ratio = rec.scale_rule in ("nvfp4", "ratio", "rceil", "paper")
+    if ratio and sf is not None and rec.exponent == "bits":
+        # the rounding of the scale quantity into the scale format: one binade for E8M0, one ulp otherwise
+        own = rec.scale_rounding or {"rceil": "toward-positive", "paper": "toward-positive"}.get(rec.scale_rule,
+                                                                                                 "nearest-even")
+        binade = sf.mbits == 0
+        for sr in ("nearest-even", "nearest-away", "toward-positive", "toward-negative", "toward-zero"):
+            if sr != own:
+                over = {"scale_rounding": sr} | ({"scale_rule": "ratio"} if rec.scale_rule == "rceil" else {})
+                alts.append(_Alt(_label(over), "scale_binade" if binade else None, over, level="block",
+                                 family=None if binade else "other"))
     if ratio and sf is not None:
         for fl in (None, 2.0 ** -6, "min-positive"):
             if fl != rec.scale_floor:
@@ -1405,7 +1415,10 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
                              scale_fmt=rec.scale_fmt, global_scale=rec.global_scale)
         expected_gs = ts.stored
     elif global_scale is not None:
-        raise CheckInputError(f"recipe {rec.name!r} has no tensor scale; global_scale= does not apply")
+        if np.size(global_scale) == 1 and float(np.asarray(global_scale, np.float64).reshape(-1)[0]) == 1.0:
+            global_scale = None   # a unit tensor scale is no tensor scale
+        else:
+            raise CheckInputError(f"recipe {rec.name!r} has no tensor scale; global_scale= does not apply")
     gs_report, vendor_gs = None, None
     if global_scale is not None:
         if np.size(global_scale) != 1:

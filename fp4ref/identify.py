@@ -312,9 +312,9 @@ def _count(rec, axis, d: _Dump, gamax) -> int | None:
                 if not _check._same(np.array([float(exp)]), np.array([d.gs]))[0]:
                     n += 1
                     kw = {"global_scale": d.gs}
-        elif d.gs is not None and rec.tensor_scale is None:
+        elif d.gs is not None and rec.tensor_scale is None and d.gs != 1.0:
             return None
-        elif d.gs is not None:       # a recipe's fixed global scale is a parameter: the dump's value is used
+        elif d.gs is not None and rec.tensor_scale is not None:  # a fixed global scale: the dump's is used
             kw["global_scale"] = d.gs
         q = quantize(d.x, rec, axis, **kw)
     except _check._RUN_ERRORS:
