@@ -24,13 +24,3 @@ def u64_as_f64(typingctx, b):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
     return sig, codegen
 
-
-@intrinsic
-def u32_as_f32(typingctx, b):
-    if b != types.uint32:
-        return None
-    sig = types.float32(types.uint32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-    return sig, codegen
