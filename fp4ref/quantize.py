@@ -295,7 +295,7 @@ def resolve(recipe, dtype, tile=(1, 32), ts: _S.TensorScale | None = None) -> _P
     if floor == "min-positive":
         if scale_fp32:
             raise ValueError("scale_floor='min-positive' needs a scale format")
-        floor = float(min(v for v in sf.values if v > 0))
+        floor = float(min(v for v in sf.values if 0 < v < np.inf))
     ip[K.IP_FLOOR_ON] = int(floor is not None)
     fpv[K.FP_FLOOR] = 0.0 if floor is None else float(floor)
     fpv[K.FP_M] = ef.max

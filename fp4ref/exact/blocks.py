@@ -328,7 +328,7 @@ def quantize_block(values, recipe, *, dtype="float32", G=Fraction(1), D=Fraction
         else:
             floor = r.scale_floor
             if floor == "min-positive":
-                floor = min(Fraction(v) for v in sf.values if v > 0)
+                floor = min(Fraction(v) for v in sf.values if 0 < v < math.inf)
             if floor is not None and float(q) < float(floor):
                 q = Fraction(floor)
             if r.exponent != "bits" and _is_num(q):
@@ -416,33 +416,27 @@ def _element(x, s, code, r, ef, G, D, t, flush):
 
 
 def _quest(xs):
-    """QuEST statistic gs·std + 1e-8 in float32, pairwise sums (Quartet)."""
+    """QuEST statistic gs·std + 1e-8 in float32, pairwise sums (Quartet); NaN for blocks with NaN or Inf."""
     if any(not _is_num(v) and (math.isnan(v) or math.isinf(v)) for v in xs):
         return NAN
+
+    def f32(v):  # float32 rounding of a finite value, zeros kept as Fraction(0) (their sign is irrelevant here)
+        r = fl(Fraction(v), "float32")
+        return r if _is_num(r) else Fraction(0)
+
     s = [v if _is_num(v) else Fraction(0) for v in xs]
-    qd = [fl(v * v, "float32") for v in s]
-    qd = [v if _is_num(v) else Fraction(0) for v in qd]
+    qd = [f32(v * v) for v in s]
     w = len(s)
     while w > 1:
         h = w // 2
         for j in range(h):
-            s[j] = fl(s[j] + s[j + h], "float32")
-            qd[j] = fl(qd[j] + qd[j + h], "float32")
-            s[j] = s[j] if _is_num(s[j]) else Fraction(0)
-            qd[j] = qd[j] if _is_num(qd[j]) else Fraction(0)
+            s[j] = f32(s[j] + s[j + h])
+            qd[j] = f32(qd[j] + qd[j + h])
         w = h
     n = len(xs)
-    msq = fl(qd[0] / n, "float32")
-    mean = fl(s[0] / n, "float32")
-    msq = msq if _is_num(msq) else Fraction(0)
-    mean = mean if _is_num(mean) else Fraction(0)
-    m2 = fl(mean * mean, "float32")
-    m2 = m2 if _is_num(m2) else Fraction(0)
-    var = fl(msq - m2, "float32")
-    var = var if _is_num(var) else Fraction(0)
+    var = f32(f32(qd[0] / n) - f32(f32(s[0] / n) ** 2))
     if var < 0:
         return NAN
-    std = fl(Fraction(math.sqrt(float(var))), "float32")  # float64 sqrt of a float32 is correctly rounded there
-    std = std if _is_num(std) else Fraction(0)
-    gs = fl(Fraction(2.92247856 / 6.0), "float32")
-    return fl(fl(gs * std, "float32") + fl(Fraction(1e-8), "float32"), "float32")
+    std = f32(Fraction(math.sqrt(float(var))))  # float64 sqrt of a float32 is correctly rounded there
+    gs = f32(Fraction(2.92247856 / 6.0))
+    return f32(f32(gs * std) + f32(Fraction(1e-8)))

@@ -115,8 +115,8 @@ def _two_prod_err(a, b, p):
 def div_ro(n, d):
     """n / d rounded to odd in float64 (d > 0 finite; n finite)."""
     q = n / d
-    if math.isinf(q):
-        return q
+    if math.isinf(q) or n == 0.0 or math.isinf(d):
+        return q  # exact: ±Inf, ±0 (n zero or d infinite)
     p = q * d
     r = (n - p) - _two_prod_err(q, d, p)
     if r == 0.0:
