@@ -81,10 +81,10 @@ CAUSES = {
 
 _NEAREST = ("nearest-even", "nearest-away", "nearest-zero")
 _BF16 = np.dtype(ml_dtypes.bfloat16)
-# Inputs first rounded to a narrower type (a float64 cast through float32 as ml_dtypes does, D-18; float32 read
-# as bfloat16 by a bf16 kernel). float16 is left out: its small range flushes values and reproduces by accident.
-_NARROWER = {np.dtype(np.float64): (np.dtype(np.float32), _BF16), np.dtype(np.float32): (_BF16,),
-             np.dtype(np.float16): (), _BF16: ()}
+# Inputs first rounded to float32: a float64 cast through float32, as ml_dtypes does (semantics.md D-18). Narrower
+# types are left out: rounding to bfloat16 or float16 collapses inputs next to a tie onto it, so it "reproduces"
+# other rounding modes and tie-break biases by accident.
+_NARROWER = {np.dtype(np.float64): (np.dtype(np.float32),)}
 INVALID = 0xFFFF  # a vendor value that is no code of the format (values_to_codes)
 # What an alternative that cannot run raises: an option combination the pipeline refuses (ValueError/TypeError,
 # CastError), or an arithmetic error inside a kernel, which Numba re-raises as SystemError.
