@@ -4,8 +4,8 @@ Pipeline: formats → rounding (cast, stochastic) → blocks/scaling → hadamar
 """
 from . import formats, hadamard, random, recipes, rounding
 from .cast import CastError, decode, encode
-from .quantize import QuantizedTensor, dequantize, quantize
+from .quantize import QuantizedTensor, dequantize, quantize, quantize_rows, tensor_amax
 
 __version__ = "0.1.0"
 __all__ = ["formats", "hadamard", "random", "recipes", "rounding", "encode", "decode", "CastError", "quantize",
-           "dequantize", "QuantizedTensor", "__version__"]
+           "dequantize", "QuantizedTensor", "quantize_rows", "tensor_amax", "__version__"]

@@ -467,7 +467,7 @@ def quantize_rows(x, start: int, stop: int, recipe="ocp-mxfp4", *, global_amax=N
         raise ValueError(f"rows {start}:{stop} must lie in 0:{np.shape(x)[0]} and align to tile rows of {tr}")
     if rec.tensor_scale is not None and global_amax is None and rec.global_scale is None:
         raise ValueError(f"recipe {rec.name!r} has a tensor scale ({rec.tensor_scale}); pass global_amax= "
-                         "(fp4ref.quantize.tensor_amax(x, recipe)) so that every chunk uses the same factor")
+                         "(fp4ref.tensor_amax(x, recipe)) so that every chunk uses the same factor")
     a = _as_input(x[start:stop])
     return _run(a, rec, -1, global_amax=global_amax)
 
