@@ -1434,6 +1434,13 @@ def check_quantized(x, codes=None, scales=None, recipe="ocp-mxfp4", *, global_sc
                 cls, hint = "global_scale_convention", f"tensor_scale={alt_conv[1]}"
             elif got == inv:
                 cls, hint = "global_scale_convention", "the reciprocal of the expected global scale"
+            elif got * exp and abs(got * exp - 1.0) < 2.0 ** -6:
+                # the reciprocal computed in another precision or order (e.g. amax/2688 in bfloat16): the codes
+                # and scales are checked under the reciprocal of the vendor's value
+                cls, hint = "global_scale_convention", "about the reciprocal (rounded otherwise)"
+                vendor_gs = float(np.float32(1.0) / np.float32(got))
+                notes.append(f"the global scale {got!r} is about the reciprocal of the expected {exp!r}; codes and "
+                             f"scales are checked under its reciprocal {vendor_gs!r}")
             else:
                 cls, vendor_gs = "other", got
                 notes.append(f"the global scale differs ({got!r} vs {exp!r}); codes and scales are checked under "
