@@ -391,3 +391,36 @@ def test_cli_reads_npz_and_safetensors_keys_and_raw_input_with_dtype_and_shape(t
     assert r.exit_code == 2 and "needs exactly" in r.output
     r = _cli("--recipe", "ocp-mxfp4", "-i", p + ":nope", "-c", p + ":codes", "-s", p + ":scales")
     assert r.exit_code == 2 and "no tensor 'nope'" in r.output
+
+
+@pytest.mark.parametrize("name,recipe,kw,classes", [
+    # JAX stores the decode scale amax/2688 (computed in bfloat16): TE's encode convention inverted
+    ("jax_gpu_nvfp4_gsamax_nvfp4_random_bf16", "te-nvfp4", {}, {"global_scale_convention": 1}),
+    ("jax_gpu_nvfp4_gsamax_nvfp4_random_bf16", "jax-nvfp4", {}, {}),
+    # TE's MXFP4 reference takes ceil of a float32 log2 (RCEIL) where OCP floors
+    ("te_ref_mxfp4_pow2_mx_suite_f32", "ocp-mxfp4", {},
+     {"nan_policy": 94, "saturation_vs_nan": 66, "signed_zero": 133, "scale_binade": 2325}),
+    ("te_ref_nvfp4_2d_nvfp4_suite_bf16", "te-nvfp4-2d", {"tile_scales": "grid"}, {}),
+])
+def test_block_captures_exact_or_diagnosed(name, recipe, kw, classes):
+    a, _ = _load(name)
+    r = check_quantized(a["x"], a["codes"], a["scales"], recipe, global_scale=a.get("global_scale"), **kw)
+    assert r.classes == classes
+
+
+@pytest.mark.parametrize("name,fmt,kw,classes", [
+    ("gfloat_round_e4m3_Stochastic_sr8", "e4m3", dict(rounding="stochastic-gfloat", rbits_width=8, nan="gfloat"), {}),
+    ("gfloat_round_e2m1_Stochastic_sr8", "e2m1", dict(rounding="stochastic-gfloat", rbits_width=8),
+     {"nan_policy": 16}),                            # gfloat raises on NaN into E2M1 (marked 0xFF)
+    ("triton_cuda_tools_mxfp_cast_e8m0_from_f32", "e8m0", dict(rounding="toward-zero", overflow="nan"), {}),
+    ("torch_cpu_cast_e8m0_from_f32", "e8m0", {}, None),
+])
+def test_cast_captures_exact_or_diagnosed(name, fmt, kw, classes):
+    a, _ = _load(name)
+    rb = a.get("srbits")
+    r = check_cast(a["x"], a["codes"], fmt, kw.pop("rounding", "nearest-even"), rbits=rb, **kw)
+    if classes is None:      # torch's e8m0: ties up (nearest-away), negatives by magnitude: named by the hints
+        assert r.hints["tie_direction"][0][:2] == ("rounding=nearest-away", 127)
+        assert r.hints["other"][0][0] == "negative=abs"
+    else:
+        assert r.classes == classes
