@@ -696,6 +696,23 @@ def main(argv=None):
         peers.torch = peers.torchao = peers.gfloat = peers.mx = None
     b = Bench(args, peers)
     t0 = time.time()
+    try:
+        run_all(b, args, skip)
+    except KeyboardInterrupt:  # Ctrl-C: the rows measured so far still make a table
+        b.log("interrupted: printing the rows measured so far")
+    finish(b.results)
+    print(f"Machine: {machine(peers)}")
+    print(f"Command: {' '.join([Path(sys.executable).name] + sys.argv)}  ({time.time() - t0:.0f} s)")
+    print()
+    print(table(b.results))
+    print()
+    print("Targets (issue, this run):")
+    print(targets(b.results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in b.results], indent=1))
+
+
+def run_all(b, args, skip):
     rng = np.random.default_rng(0)
     for side in [int(s) for s in args.sizes.split(",") if s]:
         x = rng.standard_normal((side, side), dtype=np.float32)
@@ -713,16 +730,6 @@ def main(argv=None):
         b.big_file(args.big_gib)
     if "compile" not in skip:
         b.compile_rows()
-    finish(b.results)
-    print(f"Machine: {machine(peers)}")
-    print(f"Command: {' '.join([Path(sys.executable).name] + sys.argv)}  ({time.time() - t0:.0f} s)")
-    print()
-    print(table(b.results))
-    print()
-    print("Targets (issue, this run):")
-    print(targets(b.results))
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in b.results], indent=1))
 
 
 if __name__ == "__main__":
