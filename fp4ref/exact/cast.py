@@ -95,7 +95,7 @@ def exact_encode(x, fmt, rounding="nearest-even", overflow="saturate", nan=None,
     if neg_code == "abs" and not isinstance(x, Fraction) and x == x and x < 0:
         x = -float(x)
     if R.e8m0_subnormal_name(e8m0_subnormal, fmt) == "up" and not isinstance(x, Fraction) and \
-            Fraction(2) ** -127 < Fraction(float(x)) < Fraction(2) ** -126:
+            2.0 ** -127 < float(x) < 2.0 ** -126:
         return 1
     if not isinstance(x, Fraction):
         x = float(x)
