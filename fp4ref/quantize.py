@@ -24,7 +24,8 @@ from . import formats as _formats
 from . import rounding as _R
 from . import scaling as _S
 from .kernels import quantize as K
-from .kernels.cast import P_MODE, P_NAN_NEG, P_NAN_POS
+from .kernels import quantize_bits as KB
+from .kernels.cast import P_E8M0_SUB, P_MODE, P_NAN_NEG, P_NAN_POS, bits32_params
 
 __all__ = ["QuantizedTensor", "quantize", "dequantize", "quantize_rows", "tensor_amax", "resolve"]
 
@@ -250,7 +251,7 @@ def resolve(recipe, dtype, tile=(1, 32), ts: _S.TensorScale | None = None) -> _P
     else:
         zero = "min" if not sf.has_zero else None
         sfp, spol = _cast.cast_params(sf, srnd or "nearest-even", r.scale_overflow, None, "keep", None, zero)
-        stab = np.asarray(sf.values, np.float64)
+        stab = np.array(sf.values, np.float64)  # a fresh writable array: one kernel signature for all formats
         if sf.n_codes < 256:
             stab = np.concatenate([stab, np.full(256 - sf.n_codes, np.nan)])
         s_nan = _scale_special(r.scale_nan, sf, "scale_nan", rule)
@@ -341,8 +342,16 @@ def _row_chunks(geo: _blocks.Geometry):
 
 def _amax(view, geo, plan) -> tuple[float, bool]:
     m, nan = 0.0, False
+    simple = plan.ip[K.IP_ZERO_SUB] == 0 and plan.ip[K.IP_PAD] != K.PAD_INCLUDE
     for b, r0, r1 in _row_chunks(geo):
-        cm, cn = K.tensor_amax(_kernel_chunk(view[b:b + 1, r0:r1, :]), plan.ip, plan.fp)
+        xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
+        if simple and xc.dtype == np.float32:
+            # the max magnitude bit pattern; NaN/Inf (above every finite pattern) go to the generic loop
+            bits = KB.max_magnitude_bits(xc.view(np.uint32).reshape(-1))
+            if bits < 0x7F800000:
+                m = max(m, float(np.uint32(bits).view(np.float32)))
+                continue
+        cm, cn = K.tensor_amax(xc, plan.ip, plan.fp)
         m = max(m, cm)
         nan = nan or cn
     return m, nan
@@ -364,6 +373,50 @@ def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
         return _H.hadamard(flat, size, -1, None if signs is None else np.asarray(signs), out_dtype=out,
                            mode=mode).reshape(a.shape)
     return _H.hadamard(a, size, axis, None if signs is None else np.asarray(signs), out_dtype=out, mode=mode)
+
+
+def _bits_path(plan, xc: np.ndarray) -> bool:
+    """Whether the float32 bit-pattern loop (kernels/quantize_bits.py) applies to this chunk."""
+    ip = plan.ip
+    if xc.dtype != np.float32 or ip[K.IP_RULE] == K.RULE_QUEST or plan.epol[P_E8M0_SUB] != 0 \
+            or ip[K.IP_ZERO_CODE] >= 0 or not _no_raise_codes(plan):
+        return False
+    _, R, C = xc.shape
+    if R % ip[K.IP_TR] or C % ip[K.IP_TC]:
+        return False  # partial tiles: the generic loop
+    d = plan.fp[K.FP_D]
+    return ip[K.IP_EEXPR] == K.EE_EXACT or (ip[K.IP_T] == K.T_F32 and float(np.float32(d)) == d)
+
+
+def _no_raise_codes(plan) -> bool:
+    """Whether every code a finite or infinite non-NaN element value can take is a code (no raise sentinel)."""
+    (_, _, _, _, _, ovf_pos, ovf_neg, _, _, _, unsigned, neg_abs, neg_code, z_pos, z_neg, _, _, inf_pos, inf_neg,
+     *_) = bits32_params(plan.efp, plan.epol)
+    codes = [ovf_pos, ovf_neg, z_pos, z_neg, inf_pos, inf_neg] + ([neg_code] if unsigned and not neg_abs else [])
+    return min(codes) >= 0
+
+
+def _quantize_bits(xc, cc, sc, sv, plan) -> None:
+    """The bit-pattern loop, then the generic loop over the tiles it left (gathered, one call)."""
+    ip = plan.ip
+    tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
+    slow = np.zeros(sc.shape, np.uint8)
+    KB.quantize_tiles_f32(xc, xc.view(np.uint32), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
+                          plan.spol, plan.stab)
+    ti, tj = np.nonzero(slow[0])
+    if ti.size == 0:
+        return
+    rows = (ti * tr)[:, None, None] + np.arange(tr)[None, :, None]
+    cols = (tj * tc)[:, None, None] + np.arange(tc)[None, None, :]
+    xs = np.ascontiguousarray(xc[0][rows, cols]).reshape(1, ti.size * tr, tc)
+    cs = np.empty(xs.shape, np.uint8)
+    scs = np.empty((1, ti.size, 1), np.int64)
+    svs = np.empty((1, ti.size, 1), np.float64)
+    K.quantize_tiles(xs, cs, np.empty((1, 1, 1), np.float64), scs, svs, ip, plan.fp, plan.efp, plan.epol,
+                     plan.sfp, plan.spol, plan.stab, plan.thp, plan.thn)
+    cc[0][rows, cols] = cs.reshape(ti.size, tr, tc)
+    sc[0, ti, tj] = scs[0, :, 0]
+    sv[0, ti, tj] = svs[0, :, 0]
 
 
 def _get_recipe(recipe, overrides):
@@ -408,19 +461,17 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None) -> Quantiz
     sval = np.empty(grid, np.float64)
     tr = geo.tile[0]
     for b, r0, r1 in _row_chunks(geo):
+        # the kernels write straight into the outputs: these slices are contiguous views
         xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
-        n = -(-(r1 - r0) // tr)
-        cc = np.empty(xc.shape, np.uint8)
-        vc = np.empty(xc.shape, np.float64) if stochastic else vals
-        sc = np.empty((1, n, grid[2]), np.int64)
-        sv = np.empty((1, n, grid[2]), np.float64)
-        K.quantize_tiles(xc, cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
-                         plan.stab, plan.thp, plan.thn)
-        codes[b, r0:r1] = cc[0]
-        if stochastic:
-            vals[b, r0:r1] = vc[0]
-        scode[b, r0 // tr:r0 // tr + n] = sc[0]
-        sval[b, r0 // tr:r0 // tr + n] = sv[0]
+        cc = codes[b:b + 1, r0:r1]
+        vc = vals[b:b + 1, r0:r1] if stochastic else vals
+        t0, t1 = r0 // tr, -(-r1 // tr)
+        sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
+        if not stochastic and _bits_path(plan, xc):
+            _quantize_bits(xc, cc, sc, sv, plan)
+        else:
+            K.quantize_tiles(xc, cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
+                             plan.stab, plan.thp, plan.thn)
     if stochastic:
         flat = geo.codes_from_view(vals)
         codes_x = _cast.encode(flat, rec.elem, rec.rounding, overflow=rec.overflow, nan=rec.nan,

@@ -24,3 +24,14 @@ def u64_as_f64(typingctx, b):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
     return sig, codegen
 
+
+
+@intrinsic
+def f32_as_u32(typingctx, x):
+    if x != types.float32:
+        return None
+    sig = types.uint32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint32))
+    return sig, codegen

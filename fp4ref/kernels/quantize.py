@@ -145,12 +145,24 @@ def _log2_t(a, t):
 
 
 # --- scale code of one tile ------------------------------------------------------------------------------------
+SC_ENCODE = -3  # scale_quantity: the second slot is the quantity to encode into the scale format
+
+
 @njit(cache=True, error_model="numpy")
 def scale_code(a, ip, fp, sfp, spol):
     """Scale code (or, for the fp32 scale format, -1 with the value in the second slot) for tile amax ``a``.
 
     Returns (code, value): value is the decoded scale for fp32 scales, else unused (NaN).
     """
+    code, q = scale_quantity(a, ip, fp, spol)
+    if code == SC_ENCODE:
+        return encode_one(q, sfp, spol), math.nan
+    return code, q
+
+
+@njit(cache=True, error_model="numpy")
+def scale_quantity(a, ip, fp, spol):
+    """As scale_code, but where the scale is the rounding of a quantity into the scale format, (SC_ENCODE, q)."""
     rule = ip[IP_RULE]
     t = ip[IP_T]
     if rule <= RULE_EVEN or rule == RULE_QUEST:
@@ -189,7 +201,7 @@ def scale_code(a, ip, fp, sfp, spol):
         if ip[IP_SCALE_FP32] == 1:
             v = rnd(math.ldexp(1.0, e), T_F32)
             return -1, v
-        return encode_one(math.ldexp(1.0, e), sfp, spol), math.nan
+        return SC_ENCODE, math.ldexp(1.0, e)
     # ratio rules: the quantity in the compute type, then one rounding into the scale format
     m = fp[FP_M]
     se = ip[IP_SEXPR]
@@ -231,10 +243,50 @@ def scale_code(a, ip, fp, sfp, spol):
             lg = _log2_t(q, ip[IP_TIN])
             e = np.int64(math.ceil(lg)) if spol[P_MODE] == TOWARD_POSITIVE else np.int64(math.floor(lg))
             q = math.ldexp(1.0, max(-1100, min(1100, e)))
-    return encode_one(q, sfp, spol), math.nan
+    return SC_ENCODE, q
 
 
 # --- element factors of one tile -------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def tile_factors(code, s, ip, fp):
+    """(sa, r, exact_div, den, num_g) of a tile with scale code ``code`` and value ``s``: the scale the element
+    arithmetic sees, the per-tile factor of the product expressions (1/den exactly for a power-of-two exact
+    denominator) and, for the exact expression otherwise, x·num_g/den by an exact division."""
+    ee = ip[IP_EEXPR]
+    t = ip[IP_T]
+    ad = ip[IP_ADECODE]
+    sa = _arith_scale(code, s, ad)
+    r = 1.0
+    exact_div = False
+    den = 1.0
+    num_g = 1.0
+    if ee == EE_EXACT:
+        if ip[IP_RULE] == RULE_PAPER:
+            # encode-role scale: x·s/D
+            den = fp[FP_D]
+            num_g = s
+        else:
+            den = s * fp[FP_D]
+            num_g = fp[FP_G]
+        if den == den and den > 0.0 and num_g == 1.0 and math.frexp(den)[0] == 0.5 \
+                and den >= 2.0 ** -1000 and den <= 2.0 ** 1000:
+            r = 1.0 / den
+        else:
+            exact_div = True
+    elif ee == EE_MUL_RCP:
+        if ad == AD_RCP0_ONE and code == 0:
+            r = 1.0
+        else:
+            r = rnd(1.0 / sa, t)
+    elif ee == EE_TE:
+        r = rnd(1.0 / rnd(s * fp[FP_D], T_F32), T_F32)
+        if r > FLT_MAX:
+            r = FLT_MAX
+    elif ee == EE_TORCHAO:
+        r = rnd(rnd(1.0 / fp[FP_D], T_F32) / s, T_F32)
+    return sa, r, exact_div, den, num_g
+
+
 @njit(cache=True, error_model="numpy")
 def _arith_scale(code, s, ad):
     """The scale value the vendor's arithmetic sees (E8M0 decode quirks)."""
@@ -381,7 +433,6 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
     rule = ip[IP_RULE]
     ee = ip[IP_EEXPR]
     t = ip[IP_T]
-    ad = ip[IP_ADECODE]
     nthr = thp.size
     sb = efp[F_SIGN_BIT]
     negz = epol[P_NEG_ZERO_CODE]
@@ -414,35 +465,7 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
                 s = stab[code]
             scode[b, task % ntr, tj] = code
             sval[b, task % ntr, tj] = s
-            # per-tile factors
-            sa = _arith_scale(code, s, ad)
-            r = 1.0
-            exact_div = False
-            den = 1.0
-            if ee == EE_EXACT:
-                if rule == RULE_PAPER:
-                    # encode-role scale: x·s/D
-                    den = fp[FP_D]
-                    num_g = s
-                else:
-                    den = s * fp[FP_D]
-                    num_g = fp[FP_G]
-                if den == den and den > 0.0 and num_g == 1.0 and math.frexp(den)[0] == 0.5 \
-                        and den >= 2.0 ** -1000 and den <= 2.0 ** 1000:
-                    r = 1.0 / den
-                else:
-                    exact_div = True
-            elif ee == EE_MUL_RCP:
-                if ad == AD_RCP0_ONE and code == 0:
-                    r = 1.0
-                else:
-                    r = rnd(1.0 / sa, t)
-            elif ee == EE_TE:
-                r = rnd(1.0 / rnd(s * fp[FP_D], T_F32), T_F32)
-                if r > FLT_MAX:
-                    r = FLT_MAX
-            elif ee == EE_TORCHAO:
-                r = rnd(rnd(1.0 / fp[FP_D], T_F32) / s, T_F32)
+            sa, r, exact_div, den, num_g = tile_factors(code, s, ip, fp)
             if s != s and ip[IP_NAN_BLOCK] >= 0:
                 # the option "every element of a NaN-scaled block gets one code"
                 for i in range(r0, r1):

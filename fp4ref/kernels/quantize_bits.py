@@ -1,0 +1,318 @@
+"""Block quantization of float32 bit patterns (fast path of fp4ref.quantize for float32/float16/bfloat16 inputs).
+
+Same results as ``quantize_tiles`` tile by tile; it takes the tiles whose work is branch-free and leaves the
+others (flagged in ``slow``) to that loop: tiles with a NaN/Inf element, a NaN scale, a scale or element
+operand that is zero or infinite, or an exact denominator that is not a power of two (the caller also keeps
+partial tiles, raise policies and QuEST there). Per tile:
+- amax as an integer max of ``bits & 0x7FFFFFFF`` (IEEE order of magnitudes; NaN/Inf compare above every
+  finite value, so the same max flags the tiles to leave);
+- the scale code: power-of-two rules look it up by the binade the rule picks (a table of ``scale_code`` of
+  each power of two); ratio rules with float32 expressions compute the quantity in float32 and encode its bits
+  with ``encode_bits32``; the rest call ``scale_quantity``;
+- element codes from the float32 bit fields: for the exact expression with a power-of-two denominator 2^k,
+  x·2^-k is rounded once from its exact value by moving the cut by k (``encode_bits32_scaled``); for the float32
+  expressions the value is computed in float32 arithmetic, which is what "float64 operation, then one rounding
+  into float32" gives (see kernels/quantize.py), and its bits are encoded. The element form of each scale code
+  is computed once per call.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .bits import f32_as_u32, f64_as_u64, u64_as_f64
+from .cast import bits32_params, encode_bits32, encode_one
+from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
+                       FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
+                       IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
+                       RULE_RATIO, SC_ENCODE, SE_DIV, SE_DIV_D_DIV, SE_DIV_D_MUL_RCP, SE_DIV_DIV_D, SE_MUL_GRCP,
+                       SE_MUL_RCP, SE_RCP_D_RCP, T_F32, scale_code, scale_quantity, tile_factors)
+
+K_RANGE = 300  # |k| handled by encode_bits32_scaled (tests/test_quantize_bits.py checks this range)
+
+
+@njit(cache=True, inline="always")
+def encode_bits32_scaled(b, k, q):
+    """Code of (the finite float32 with bits b) · 2^-k, rounded once; q = bits32_params; |k| <= K_RANGE.
+
+    As encode_bits32, with the binade of the scaled value: its exponent is floor(log2 sig) + max(ex, 1) - 150 - k
+    (floor(log2 sig) read from the exponent field of float64(sig), so that float32 subnormals get their true
+    binade). The cut r = ec - mb + 150 + k - max(ex, 1) is negative only when sig has fewer than mb significant
+    bits and the scaled value is in the format's normal range: the value is then exact, n = sig << -r (and
+    r = 0, exact too, takes no rounding increment).
+    No E8M0 subnormal quirk here (the caller leaves formats with it to the generic loop).
+    """
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
+    sgn = b >> 31
+    ex = (b >> 23) & 0xFF
+    man = b & 0x7FFFFF
+    neg = sgn & (1 - neg_abs)
+    sig = man | (0x800000 if ex != 0 else 0)
+    ex1 = max(ex, 1)
+    pf = np.int64((f64_as_u64(np.float64(sig)) >> 52) & 0x7FF) - 1023
+    ec = max(pf + ex1 - 150 - k, emin)
+    r = ec - mb + 150 + k - ex1
+    sig = sig << max(-r, 0)
+    r = min(max(r, 0), 31)
+    base = (ec + bias - 1) << mb
+    mask = (np.int64(1) << r) - 1
+    odd = (base + (sig >> r)) & 1
+    away = (k_neg if neg != 0 else k_pos) | (k_odd & (odd ^ 1))
+    inc = ((mask >> 1) & m_half) + k_one + (odd & m_odd) + (mask & -away)
+    n = (sig + (inc & -np.int64(r > 0))) >> r  # r = 0: nothing below the cut, the value is exact
+    mag = max(base + n, 0)
+    if mag > (lim_neg if neg != 0 else lim_pos):
+        mag = ovf_neg if neg != 0 else ovf_pos
+    c = (((mag ^ nx) + na) & nm) if neg != 0 else mag
+    if unsigned != 0 and sgn != 0 and neg_abs == 0:
+        c = neg_code
+    if sig == 0:
+        c = z_neg if sgn != 0 else z_pos
+    return c
+
+
+@njit(cache=True, inline="always")
+def _f32_of_bits(m):
+    """The float64 value of a finite float32 magnitude given by its bits (exact)."""
+    ex = m >> 23
+    sig = (m & 0x7FFFFF) | (0x800000 if ex != 0 else 0)
+    return np.float64(sig) * u64_as_f64(np.uint64(max(ex, 1) - 150 + 1023) << np.uint64(52))
+
+
+# Tile loops. Each row of a tile is a contiguous run of tc elements; a run of a literal length (the 32 of MX,
+# the 16 of NVFP4) is unrolled and vectorized by LLVM, a run of a runtime length much less so.
+@njit(cache=True, inline="always")
+def _run_amax(v, n):
+    m = np.uint32(0)
+    for j in range(n):
+        a = v[j] & np.uint32(0x7FFFFFFF)
+        m = a if a > m else m
+    return m
+
+
+@njit(cache=True, inline="always")
+def _tile_amax(xb, b, r0, tr, c0, tc):
+    """max of |bits| over the tile (NaN/Inf magnitudes are above every finite one)."""
+    m = np.uint32(0)
+    for i in range(r0, r0 + tr):
+        v = xb[b, i, c0:c0 + tc]
+        if tc == 32:
+            a = _run_amax(v, 32)
+        elif tc == 16:
+            a = _run_amax(v, 16)
+        else:
+            a = _run_amax(v, tc)
+        m = a if a > m else m
+    return np.int64(m)
+
+
+@njit(cache=True, inline="always")
+def _run_scaled(v, out, n, k, q):
+    for j in range(n):
+        out[j] = encode_bits32_scaled(np.int64(v[j]), k, q)
+
+
+@njit(cache=True, inline="always")
+def _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q):
+    for i in range(r0, r0 + tr):
+        v = xb[b, i, c0:c0 + tc]
+        out = codes[b, i, c0:c0 + tc]
+        _run_scaled(v, out, tc, k, q)
+
+
+@njit(cache=True, inline="always")
+def _run_f32(v, out, n, op, a1, a2, q):
+    """Encode the bits of _f32_op(x, op, a1, a2) for each x of the run (the op test hoisted out of the loop)."""
+    if op == 0:
+        for j in range(n):
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 0, a1, a2))), q)
+    elif op == 1:
+        for j in range(n):
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 1, a1, a2))), q)
+    else:
+        for j in range(n):
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 2, a1, a2))), q)
+
+
+@njit(cache=True, inline="always")
+def _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q):
+    for i in range(r0, r0 + tr):
+        v = x[b, i, c0:c0 + tc]
+        out = codes[b, i, c0:c0 + tc]
+        _run_f32(v, out, tc, op, a1, a2, q)
+
+
+@njit(cache=True, error_model="numpy")
+def _f32_form(ee, sa, r, d):
+    """The float32 expression of an element as (op, a1, a2) for _run_f32, and whether it is safe: every
+    operand finite and nonzero, so that a finite x gives no NaN (the generic loop owns NaN signs)."""
+    s32 = np.float32(sa)
+    d32 = np.float32(d)
+    one = np.float32(1.0)
+    if ee == EE_DIV:
+        op, a1, a2 = 1, s32, one
+    elif ee == EE_JAX:
+        op, a1, a2 = 0, d32, s32
+    elif ee == EE_PAPER:
+        op, a1, a2 = 1, d32, s32
+    elif ee == EE_JAX_RCP:
+        op, a1, a2 = 1, d32, one / s32
+    elif ee == EE_RCP_RCP:
+        op, a1, a2 = 2, one / d32, one / s32
+    else:
+        op, a1, a2 = 2, np.float32(r), one
+    ok = np.float64(s32) == sa and np.float64(d32) == d and np.float64(np.float32(r)) == r
+    for a in (a1, a2):
+        ok = ok and a != 0.0 and abs(a) < np.inf
+    return op, a1, a2, ok
+
+
+@njit(cache=True, inline="always")
+def _f32_op(v, op, a1, a2):
+    if op == 0:
+        return (v / a1) / a2
+    if op == 1:
+        return (v / a1) * a2
+    return (v * a1) * a2
+
+
+@njit(cache=True, error_model="numpy")
+def _scale_f32_form(ip, fp):
+    """(op, c1, c2) when a ratio rule's scale quantity of a finite amax is _f32_op(amax, op, c1, c2) in float32
+    (compute type float32 without flushing, float32-exact constants, no floor, bit-field exponent, a scale
+    format), else op = -1: then scale_quantity does it."""
+    m, g, d = fp[FP_M], fp[FP_G], fp[FP_D]
+    m32, g32, d32 = np.float32(m), np.float32(g), np.float32(d)
+    one = np.float32(1.0)
+    op, c1, c2 = -1, one, one
+    if ip[IP_RULE] != RULE_RATIO or ip[IP_T] != T_F32 or ip[IP_FLOOR_ON] != 0 or ip[IP_EXP] != EXP_BITS \
+            or ip[IP_SCALE_FP32] != 0 or np.float64(m32) != m or np.float64(g32) != g or np.float64(d32) != d \
+            or m32 == 0.0 or d32 == 0.0 or abs(d32) == np.inf:
+        return op, c1, c2
+    se = ip[IP_SEXPR]
+    if se == SE_DIV:
+        op, c1 = 1, m32
+    elif se == SE_MUL_RCP:
+        op, c1 = 2, one / m32
+    elif se == SE_MUL_GRCP:
+        op, c1 = 2, g32 * (one / m32)
+    elif se == SE_DIV_DIV_D:
+        op, c1, c2 = 0, m32, d32
+    elif se == SE_DIV_D_DIV:
+        op, c1, c2 = 0, d32, m32
+    elif se == SE_DIV_D_MUL_RCP:
+        op, c1, c2 = 1, d32, one / m32
+    elif se == SE_RCP_D_RCP:
+        op, c1, c2 = 2, one / d32, one / m32
+    return op, c1, c2
+
+
+@njit(cache=True, error_model="numpy")
+def _element_form(code, s, ip, fp):
+    """(ok, k, op, a1, a2): how the elements of a tile with scale code/value (code, s) are encoded. The exact
+    expression with denominator 2^k: encode_bits32_scaled with k; a float32 expression: _run_f32 with (op, a1,
+    a2). ok is False where the generic loop must do it (NaN scale, exact division, unsafe operands)."""
+    sa, r, exact_div, den, num_g = tile_factors(code, s, ip, fp)
+    k = np.int64((f64_as_u64(den) >> 52) & 0x7FF) - 1023
+    op, a1, a2, ok = _f32_form(ip[IP_EEXPR], sa, r, fp[FP_D])
+    if ip[IP_EEXPR] == EE_EXACT:
+        ok = not exact_div and -K_RANGE <= k <= K_RANGE
+    return ok and s == s, k, op, a1, a2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
+    """Quantize x (B, R, C) float32 (xb: the same memory as uint32; R, C multiples of the tile) where no special
+    case arises; set slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns
+    them through quantize_tiles). Outputs as quantize_tiles."""
+    B, R, C = x.shape
+    tr = ip[IP_TR]
+    tc = ip[IP_TC]
+    ntr = R // tr
+    ntc = C // tc
+    ee = ip[IP_EEXPR]
+    q = bits32_params(efp, epol)
+    qs = bits32_params(sfp, spol)
+    # the element form of each scale code, once (codes are at most 8 bits; fp32 scales compute it per tile)
+    tok = np.zeros(256, np.bool_)
+    tk = np.zeros(256, np.int64)
+    top = np.zeros(256, np.int64)
+    ta1 = np.zeros(256, np.float32)
+    ta2 = np.zeros(256, np.float32)
+    for c in range(min(256, stab.size)):
+        tok[c], tk[c], top[c], ta1[c], ta2[c] = _element_form(c, stab[c], ip, fp)
+    # power-of-two rules on a normal amax: the scale code depends only on the binade that the rule picks
+    # (FLOOR: the amax's; CEIL: the next one unless the amax is a power of two; EVEN: the binade of the amax
+    # rounded to mbits + 1 significant bits, ties away), so it is scale_code of that binade's power of two
+    rule = ip[IP_RULE]
+    pow2 = rule <= RULE_EVEN and ip[IP_EXP] == EXP_BITS and ip[IP_SCALE_FP32] == 0
+    ptab = np.zeros(257, np.int64)
+    if pow2:
+        for ex in range(1, 257):
+            ptab[ex] = scale_code(2.0 ** (ex - 127), ip, fp, sfp, spol)[0]
+    sop, sc1, sc2 = _scale_f32_form(ip, fp)
+    for task in prange(B * ntr):
+        b = task // ntr
+        ti = task % ntr
+        r0 = ti * tr
+        for tj in range(ntc):
+            c0 = tj * tc
+            m = _tile_amax(xb, b, r0, tr, c0, tc)
+            if m >= 0x7F800000:
+                slow[b, ti, tj] = 1
+                continue
+            ex = m >> 23
+            if pow2 and ex != 0:
+                if rule == RULE_FLOOR:
+                    code, v = ptab[ex], np.nan
+                elif rule == RULE_CEIL:
+                    code, v = ptab[ex + np.int64((m & 0x7FFFFF) != 0)], np.nan
+                else:
+                    code, v = ptab[(m + (np.int64(1) << (22 - ip[IP_EMBITS]))) >> 23], np.nan
+            elif sop >= 0 and not (m == 0 and ip[IP_ZERO_SUB] == 1):
+                q32 = _f32_op(np.float32(_f32_of_bits(m)), sop, sc1, sc2)
+                code, v = encode_bits32(np.int64(f32_as_u32(q32)), qs), np.nan
+                if q32 == np.inf and ip[IP_SCALE_INF] >= 0:
+                    code = ip[IP_SCALE_INF]
+            else:
+                a = _f32_of_bits(m)
+                if a == 0.0 and ip[IP_ZERO_SUB] == 1:
+                    a = fp[FP_ZERO_AMAX]
+                code, v = scale_quantity(a, ip, fp, spol)
+            if code == SC_ENCODE:
+                v32 = np.float32(v)
+                if np.float64(v32) == v:
+                    code = encode_bits32(np.int64(f32_as_u32(v32)), qs)
+                else:
+                    code = encode_one(v, sfp, spol)
+                if code < 0:
+                    slow[b, ti, tj] = 1
+                    continue
+            s = v if code == -1 else stab[code]
+            if s != s:
+                slow[b, ti, tj] = 1
+                continue
+            scode[b, ti, tj] = code
+            sval[b, ti, tj] = s
+            if code >= 0:
+                ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
+            else:
+                ok, k, op, a1, a2 = _element_form(code, s, ip, fp)
+            if not ok:
+                slow[b, ti, tj] = 1
+            elif ee == EE_EXACT:
+                _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q)
+            else:
+                _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
+
+
+@njit(cache=True, parallel=True)
+def max_magnitude_bits(xb):
+    """max of (bits & 0x7FFFFFFF) over flat float32 bit patterns: the amax of a tensor without NaN/Inf."""
+    n = xb.size
+    nchunk = 64
+    part = np.zeros(nchunk, np.int64)
+    step = (n + nchunk - 1) // nchunk
+    for c in prange(nchunk):
+        lo = min(c * step, n)
+        part[c] = np.int64(_run_amax(xb[lo:min(lo + step, n)], min(lo + step, n) - lo))
+    return part.max()

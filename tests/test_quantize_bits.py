@@ -1,0 +1,139 @@
+"""The float32 bit-pattern quantize loop (kernels/quantize_bits.py) gives the generic loop's bytes.
+
+Two layers. The element encoder with a power-of-two shift, ``encode_bits32_scaled(b, k)``, is compared with the
+float64 encoder on x·2^-k (exact in float64 for every k it takes) for every format, rounding mode and overflow
+policy. The whole loop is compared, recipe by recipe, with the generic loop that it stands in for (the one the
+exact-reference tests in test_quantize.py prove), on inputs that put tiles on every branch: NaN/Inf tiles, zero
+tiles, subnormal amaxes, amaxes at and just below powers of two, scales that underflow or overflow.
+"""
+import importlib
+
+import ml_dtypes
+import numpy as np
+import pytest
+from numba import njit
+
+import fp4ref
+from fp4ref import formats, recipes
+from fp4ref.cast import cast_params
+from fp4ref.kernels.cast import bits32_params, encode_one
+from fp4ref.kernels.quantize_bits import K_RANGE, encode_bits32_scaled
+
+Q = importlib.import_module("fp4ref.quantize")  # the module (fp4ref.quantize is the function)
+
+MODES = ["nearest-even", "nearest-away", "nearest-zero", "toward-zero", "toward-positive", "toward-negative", "odd"]
+
+
+@njit  # no cache: it inlines the kernel under test, and Numba's cache does not see edits to inlined code
+def _scaled_pairs(bits, xs, ks, fp, pol):
+    q = bits32_params(fp, pol)
+    bad = 0
+    first = (-1, -1, -1, -1)
+    for i in range(bits.size):
+        b = np.int64(bits[i])
+        x = xs[i]
+        for k in ks:
+            c = encode_bits32_scaled(b, k, q)
+            ref = encode_one(x * 2.0 ** -np.float64(k), fp, pol)
+            if c != ref:
+                if bad == 0:
+                    first = (i, k, c, ref)
+                bad += 1
+    return bad, first
+
+
+def _patterns(seed):
+    """Finite float32 bit patterns: every exponent field with edge mantissas (0, 1, half, all ones and the
+    round-to-nearest boundaries of up to 8 kept bits), plus random ones; both signs."""
+    rng = np.random.default_rng(seed)
+    man = [0, 1, 0x400000, 0x7FFFFF, 0x3FFFFF, 0x400001]
+    for keep in range(0, 9):
+        h = 1 << (22 - keep)
+        man += [h, h - 1, h + 1, 3 * h, 3 * h - 1, 3 * h + 1]
+    man = np.array(sorted(set(m & 0x7FFFFF for m in man)), np.uint32)
+    ex = np.arange(0, 255, dtype=np.uint32)
+    grid = ((ex[:, None] << 23) | man[None, :]).reshape(-1)
+    rand = rng.integers(0, 0x7F800000, 4000, dtype=np.uint32)
+    pos = np.concatenate([grid, rand])
+    return np.concatenate([pos, pos | np.uint32(0x80000000)])
+
+
+KS = np.array(sorted(set(list(range(-K_RANGE, K_RANGE + 1, 11)) + list(range(-160, 161)))), np.int64)
+
+
+@pytest.mark.parametrize("fmt", formats.names())
+@pytest.mark.parametrize("mode", MODES)
+def test_scaled_bit_field_encode_equals_float64_encode_of_the_exact_product(fmt, mode):
+    bits = _patterns(hash((fmt, mode)) & 0xFFFF)
+    f = formats.get(fmt)
+    overflows = ["saturate"] + (["nan"] if f.has_nan else []) + (["inf"] if f.has_inf else [])
+    if mode != "nearest-even":
+        bits = bits[::3]
+    xs = bits.view(np.float32).astype(np.float64)
+    for ovf in overflows:
+        fp, pol = cast_params(f, mode, ovf)
+        ks = KS if mode == "nearest-even" else KS[::5]
+        bad, first = _scaled_pairs(bits, xs, ks, fp, pol)
+        assert bad == 0, f"{fmt} {mode} {ovf}: {bad} mismatches, first (index, k, ours, ref) = {first}"
+
+
+def adversarial(shape, seed):
+    """Tiles of every kind: spread binades, NaN/Inf tiles, zero tiles, subnormal tiles, powers of two and just
+    below them as amaxes, huge and tiny tiles (scale overflow/underflow)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * np.exp2(rng.integers(-30, 30, shape))).astype(np.float32)
+    flat = x.reshape(-1, 16)
+    n = flat.shape[0]
+    pick = rng.permutation(n)
+    kinds = np.array_split(pick[: n // 2], 10)
+    flat[kinds[0], rng.integers(0, 16, kinds[0].size)] = np.nan
+    flat[kinds[1], rng.integers(0, 16, kinds[1].size)] = -np.inf
+    flat[kinds[2]] = 0.0
+    flat[kinds[3]] = (rng.standard_normal((kinds[3].size, 16)) * 2.0 ** -140).astype(np.float32)
+    e = rng.integers(-126, 127, kinds[4].size)
+    flat[kinds[4], 0] = np.exp2(e).astype(np.float32)
+    flat[kinds[5], 0] = np.nextafter(np.exp2(e[: kinds[5].size]).astype(np.float32), np.float32(0))
+    flat[kinds[6]] = (rng.standard_normal((kinds[6].size, 16)) * 2.0 ** 126).astype(np.float32)
+    flat[kinds[7]] = np.float32(3.4028235e38) * np.sign(rng.standard_normal((kinds[7].size, 16))).astype(np.float32)
+    flat[kinds[8]] = (rng.standard_normal((kinds[8].size, 16)) * 2.0 ** -120).astype(np.float32)
+    flat[kinds[9], 3] = -0.0
+    return x
+
+
+def _generic(monkeypatch, fn):
+    with monkeypatch.context() as m:
+        m.setattr(Q, "_bits_path", lambda plan, xc: False)
+        return fn()
+
+
+def _assert_same(a, b):
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(np.asarray(a.scales).view(np.uint8), np.asarray(b.scales).view(np.uint8))
+    assert a.global_scale == b.global_scale or (np.isnan(a.global_scale) and np.isnan(b.global_scale))
+
+
+DETERMINISTIC = [r.name for r in recipes.all_recipes() if not str(r.rounding).startswith("stochastic")]
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_bit_pattern_loop_equals_the_generic_loop_for_every_recipe(monkeypatch, name, dtype):
+    x = adversarial((64, 256), seed=len(name))
+    if dtype == "bfloat16":
+        x = x.astype(ml_dtypes.bfloat16)
+    for axis in (-1, 0):
+        try:
+            fast = fp4ref.quantize(x, name, axis=axis)
+        except ValueError as e:  # the recipe refuses this input or axis: the same for both loops
+            with pytest.raises(ValueError, match=str(e)[:30].replace("(", r"\(").replace("[", r"\[")):
+                _generic(monkeypatch, lambda: fp4ref.quantize(x, name, axis=axis))
+            continue
+        slow = _generic(monkeypatch, lambda: fp4ref.quantize(x, name, axis=axis))
+        _assert_same(fast, slow)
+
+
+@pytest.mark.parametrize("name", ["ocp-mxfp4", "te-nvfp4", "torchao-mxfp4-ceil", "torchao-mxfp4-even",
+                                  "paper-e8m0", "paper-ue5m3-ts", "jax-nvfp4"])
+def test_bit_pattern_loop_equals_the_generic_loop_on_clean_gaussian_tensors(monkeypatch, name):
+    x = np.random.default_rng(7).standard_normal((256, 512)).astype(np.float32)
+    _assert_same(fp4ref.quantize(x, name), _generic(monkeypatch, lambda: fp4ref.quantize(x, name)))
