@@ -381,7 +381,11 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
             r = _expand(w, tab)
     else:
         r = _element_bits(rbits, a.shape, width)
-        errors = K.encode_bits(flat, r, out, fp, pol, v, width, prec)
+        if v == K.V_PTX and flat.dtype == np.float32 and width <= 32 and pol[_KC.P_E8M0_SUB] == 0 \
+                and pol[_KC.P_NEGATIVE] != _KC.NEG_ABS:
+            errors = K.encode_ptx_bits32(flat.view(np.uint32), r, out, fp, pol, width)
+        else:
+            errors = K.encode_bits(flat, r, out, fp, pol, v, width, prec)
     if errors:
         i, err = K.first_error_bits(flat, np.ascontiguousarray(r).reshape(-1).astype(np.uint64), fp, pol, v,
                                     width, prec)

@@ -471,3 +471,40 @@ def test_cli_encode_takes_bits_words_with_lanes_and_philox():
     assert r.exit_code == 0 and [int(ln.split("→ ")[1][:3], 16) for ln in r.output.splitlines()] == want.tolist()
     r = run("--rounding", "stochastic-gfloat", "--rbits", "1", "1.25")
     assert r.exit_code != 0 and "rbits_width" in r.output
+
+
+def _f32_patterns(seed):
+    """float32 bit patterns: every exponent field with edge mantissas (bits just below and at every cut of up
+    to 8 kept bits), random ones, and the specials; both signs."""
+    rng = np.random.default_rng(seed)
+    man = {0, 1, 0x7FFFFF, 0x400000}
+    for keep in range(9):
+        h = 1 << (22 - keep)
+        man |= {h, h - 1, h + 1, (h << 1) - 1}
+    man = np.array(sorted(m & 0x7FFFFF for m in man), np.uint32)
+    grid = ((np.arange(256, dtype=np.uint32)[:, None] << 23) | man[None, :]).reshape(-1)
+    pos = np.concatenate([grid, rng.integers(0, 0x80000000, 20000, dtype=np.uint32)])
+    return np.concatenate([pos, pos | np.uint32(0x80000000)])
+
+
+@pytest.mark.parametrize("fmt", [n for n in F.names() if F.get(n).has_zero])  # SR formats have a zero
+def test_float32_bit_field_carry_rule_equals_the_float64_carry_rule(fmt):
+    from fp4ref.cast import cast_params
+    from fp4ref.kernels import stochastic as KS
+    f = F.get(fmt)
+    bits = _f32_patterns(len(fmt))
+    rng = np.random.default_rng(1)
+    for width in (1, 3, 8, 13, 16, 23, 24, 25, 31, 32):
+        r = rng.integers(0, 1 << width, bits.size, dtype=np.uint64)
+        r[:64] = (1 << width) - 1
+        r[64:128] = 0
+        for ovf in ["saturate"] + (["nan"] if f.has_nan else []) + (["inf"] if f.has_inf else []):
+            fp, pol = cast_params(f, "nearest-even", ovf)
+            ours = np.empty(bits.size, np.uint8)
+            ref = np.empty(bits.size, np.uint8)
+            e1 = KS.encode_ptx_bits32(bits, r, ours, fp, pol, width)
+            e2 = KS.encode_bits(bits.view(np.float32), r, ref, fp, pol, KS.V_PTX, width, 53)
+            assert e1 == e2
+            bad = np.nonzero(ours != ref)[0]
+            assert bad.size == 0, (f"{fmt} width {width} {ovf}: {bad.size} differ, e.g. bits 0x{bits[bad[0]]:08X} "
+                                   f"r {r[bad[0]]}: {ours[bad[0]]} vs {ref[bad[0]]}")

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_as_u64, u64_as_f64
+from .cast import bits32_params
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
                    P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF)
@@ -279,3 +280,40 @@ def first_error_bits(x, r, fp, pol, variant, width, prec):
         if c < 0:
             return i, c
     return -1, 0
+
+
+@njit(cache=True, parallel=True)
+def encode_ptx_bits32(xb, r, out, fp, pol, width):
+    """stochastic-ptx on float32 bit patterns xb (uint32) with per-element integers r (width <= 32 bits);
+    returns the number of error sentinels. The carry rule is encode_bits32 with the random integer, aligned
+    under the cut, as the increment: n = (sig + r * 2^(cut - width)) >> cut (r >> (width - cut) when the cut
+    is narrower), so the input bits below 2^-width of the quantum never matter, as the ISA says. A cut beyond
+    24 + width bits leaves n = 0 whatever r is, so clamping it there changes nothing."""
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = bits32_params(fp, pol)
+    errors = 0
+    for i in prange(xb.size):
+        b = np.int64(xb[i])
+        sgn = b >> 31
+        ex = (b >> 23) & 0xFF
+        man = b & 0x7FFFFF
+        sig = man | (0x800000 if ex != 0 else 0)
+        ec = max(ex - 127, emin)
+        cut = min(ec - mb + 150 - max(ex, 1), 24 + width)
+        rr = np.int64(r[i])
+        inc = (rr << max(cut - width, 0)) >> max(width - cut, 0)
+        mag = max(((ec + bias - 1) << mb) + ((sig + inc) >> cut), 0)
+        if mag > (lim_neg if sgn != 0 else lim_pos):
+            mag = ovf_neg if sgn != 0 else ovf_pos
+        c = (((mag ^ nx) + na) & nm) if sgn != 0 else mag
+        if ex == 255 and man == 0:
+            c = inf_neg if sgn != 0 else inf_pos
+        if unsigned != 0 and sgn != 0:
+            c = neg_code
+        if ex == 0 and man == 0:
+            c = z_neg if sgn != 0 else z_pos
+        if ex == 255 and man != 0:
+            c = nan_neg if sgn != 0 else nan_pos
+        errors += c < 0
+        out[i] = max(c, 0)
+    return errors
