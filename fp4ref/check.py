@@ -251,6 +251,13 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a == b
 
 
+def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """~_same(a, b) (one pass for integer codes)."""
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        return ~_same(a, b)
+    return a != b
+
+
 def _hex_bits(v, dtype: np.dtype) -> str:
     dtype = np.dtype(dtype)
     u = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[dtype.itemsize]
@@ -1526,19 +1533,22 @@ def _quant_chunk(ctx: _QCtx, start, s0, xc, ch, is_packed, nibble_order, lin, ot
         got, got_alt = np.asarray(ch["values"]), None
     else:
         got = _unpacked_codes(ch["codes"], ctx.elem, xc.shape, nibble_order, is_packed)
-        got_alt = _swap_pairs(got) if swap_ok else None
-    mm = ~_same(exp, got)
-    part.code_mm = int(mm.sum())
+    mm = _differ(exp, got)
+    part.code_mm = int(np.count_nonzero(mm))
+    # the other nibble order is only looked at where there is something for it to explain
+    got_alt = _swap_pairs(got) if not values_mode and swap_ok and (part.code_mm or (choice and choice[0])) \
+        else None
     part.code_mm_alt = part.code_mm if got_alt is None else int((~_same(exp, got_alt)).sum())
     gsc = gsc_alt = smm = None
     if lin is not None:
         n_s = esc.shape[0] if esc.ndim else 1
         gsc = lin if whole else lin[s0:s0 + n_s]
         gsc_alt = None if other is None else (other if whole else other[s0:s0 + n_s])
-        smm = ~_same(esc, gsc)
+        smm = _differ(esc, gsc)
         part.scales_compared = int(np.size(esc))
-        part.scale_mm = int(smm.sum())
-        part.scale_mm_alt = part.scale_mm if gsc_alt is None else int((~_same(esc, gsc_alt)).sum())
+        part.scale_mm = int(np.count_nonzero(smm))
+        part.scale_mm_alt = part.scale_mm if gsc_alt is None or not part.scale_mm \
+            else int((~_same(esc, gsc_alt)).sum())
     if choice is None:
         choice = (got_alt is not None and 2 * part.code_mm_alt < part.code_mm,
                   gsc_alt is not None and 2 * part.scale_mm_alt < part.scale_mm)
