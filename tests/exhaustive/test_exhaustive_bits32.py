@@ -4,6 +4,7 @@ fp4ref.encode uses for float32/float16/bfloat16 inputs) against the integer refe
 The same cases as test_exhaustive_float32.py (which sweeps the float64 loop, encode_one): every format under
 nearest-even, every mode for E2M1, FP4REF_EXHAUSTIVE=all for every format × mode; plus the policies that
 only this loop implements branch-free (negative='abs', e8m0_subnormal='up', overflow to NaN/Inf).
+The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED.
 """
 import os
 
@@ -16,6 +17,7 @@ from fp4ref import rounding as R
 from fp4ref.cast import cast_params
 from fp4ref.exact.cast import bits_encode, bits_params, split_f32
 from fp4ref.kernels.cast import bits32_params, encode_bits32
+from fp4ref.kernels.quantize_bits import encode_bits32_scaled
 
 pytestmark = pytest.mark.exhaustive
 
@@ -57,4 +59,37 @@ def test_all_float32_inputs_bit_field_loop_equals_integer_reference(name, mode, 
     fp, pp = cast_params(name, mode, **pol)
     first = np.full(1, -1, np.int64)
     bad = _sweep(0, 1 << 32, bits32_params(fp, pp), *bits_params(name, mode, **pol), first)
+    assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
+
+
+@njit(cache=True, parallel=True)
+def _sweep_scaled(lo, hi, k, q32, q, tpos, tneg, first):
+    bad = 0
+    for i in prange(lo, hi):
+        b = np.uint32(i)
+        neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
+        if is_nan or is_inf:
+            continue  # the scaled encoder takes finite inputs (its caller sends NaN/Inf tiles elsewhere)
+        a = encode_bits32_scaled(np.int64(i), k, q32)
+        r = bits_encode(neg, False, False, sig, ex - k, q, tpos, tneg, lg - k)
+        if a < 0:
+            a = -1
+        if a != r:
+            bad += 1
+            first[0] = i
+    return bad
+
+
+# the shifts that MX quantization of real tensors uses most (|x| ~ 1: k = -2 for E2M1, -8 for E4M3), and the
+# extremes of an E8M0 scale
+SCALED = [("e2m1", -2), ("e2m1", -127), ("e2m1", 127), ("e4m3", -8), ("e2m3", 0), ("e5m2", 40)]
+
+
+@pytest.mark.parametrize("name,k", SCALED)
+def test_all_float32_inputs_scaled_by_two_to_minus_k_equal_the_integer_reference(name, k):
+    """encode_bits32_scaled (the quantize loop's element encoder for power-of-two scales) on every finite
+    float32 x: the code of x·2^-k, as the integer reference rounds sig·2^(ex-k)."""
+    fp, pp = cast_params(name, "nearest-even")
+    first = np.full(1, -1, np.int64)
+    bad = _sweep_scaled(0, 1 << 32, np.int64(k), bits32_params(fp, pp), *bits_params(name, "nearest-even"), first)
     assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
