@@ -432,8 +432,8 @@ def _get_recipe(recipe, overrides):
     return rec
 
 
-def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None) -> QuantizedTensor:
-    a = _apply_transform(a, rec, axis)
+def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=True) -> QuantizedTensor:
+    """Quantize a (already transformed by the recipe's transform)."""
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
     view = geo.view_of(a)
     plan0 = resolve(rec, a.dtype, geo.tile)
@@ -456,7 +456,11 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None) -> Quantiz
         raise ValueError(f"rbits= applies to stochastic rounding; recipe rounding is {rec.rounding!r}")
     B, R, C = geo.view
     codes = np.empty((B, R, C), np.uint8)
-    vals = np.empty((B, R, C), np.float64) if stochastic else np.empty((1, 1, 1), np.float64)
+    # stochastic rounding with per-element bits where the kernel view is x's memory order: the element values
+    # are rounded chunk by chunk (bounded memory); otherwise (Philox bits, a moved axis) as one array
+    sr_chunks = sr_chunks and stochastic and isinstance(rbits, np.ndarray) and rbits.shape == a.shape \
+        and not (geo.layout == "1d" and geo.axis != a.ndim - 1)
+    vals = np.empty((B, R, C), np.float64) if stochastic and not sr_chunks else np.empty((1, 1, 1), np.float64)
     grid = geo.grid
     scode = np.empty(grid, np.int64)
     sval = np.empty(grid, np.float64)
@@ -465,7 +469,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None) -> Quantiz
         # the kernels write straight into the outputs: these slices are contiguous views
         xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
         cc = codes[b:b + 1, r0:r1]
-        vc = vals[b:b + 1, r0:r1] if stochastic else vals
+        vc = np.empty(xc.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
         if not stochastic and _bits_path(plan, xc):
@@ -473,7 +477,15 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None) -> Quantiz
         else:
             K.quantize_tiles(xc, cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
                              plan.stab, plan.thp, plan.thn)
-    if stochastic:
+        if sr_chunks:
+            lo, hi = (b * R + r0) * C, (b * R + r1) * C
+            try:
+                cc[...] = _cast.encode(vc.reshape(-1), rec.elem, rec.rounding, overflow=rec.overflow, nan=rec.nan,
+                                       neg_zero=rec.neg_zero, rbits=rbits.reshape(-1)[lo:hi]).reshape(cc.shape)
+            except _cast.CastError:
+                # an error names the flat index of the element: say it for the whole tensor
+                return _run(a, rec, axis, global_amax, rbits, sr_chunks=False)
+    if stochastic and not sr_chunks:
         flat = geo.codes_from_view(vals)
         codes_x = _cast.encode(flat, rec.elem, rec.rounding, overflow=rec.overflow, nan=rec.nan,
                                neg_zero=rec.neg_zero, rbits=rbits)
@@ -498,7 +510,7 @@ def quantize(x, recipe="ocp-mxfp4", axis: int = -1, *, global_amax=None, rbits=N
     :func:`fp4ref.cast.encode`). Every other keyword is an option of :class:`fp4ref.recipes.Recipe`.
     """
     rec = _get_recipe(recipe, overrides)
-    a = _as_input(x)
+    a = _apply_transform(_as_input(x), rec, axis)
     return _run(a, rec, axis, global_amax=global_amax, rbits=rbits)
 
 
@@ -520,7 +532,7 @@ def quantize_rows(x, start: int, stop: int, recipe="ocp-mxfp4", *, global_amax=N
     if rec.tensor_scale is not None and global_amax is None and rec.global_scale is None:
         raise ValueError(f"recipe {rec.name!r} has a tensor scale ({rec.tensor_scale}); pass global_amax= "
                          "(fp4ref.tensor_amax(x, recipe)) so that every chunk uses the same factor")
-    a = _as_input(x[start:stop])
+    a = _apply_transform(_as_input(x[start:stop]), rec, -1)
     return _run(a, rec, -1, global_amax=global_amax)
 
 

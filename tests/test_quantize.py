@@ -430,6 +430,29 @@ def test_stochastic_rounding_takes_explicit_bits_through_the_element_cast():
         quantize(x, "ocp-mxfp4", rbits=bits)
 
 
+@pytest.mark.parametrize("name", ["ocp-mxfp4", "te-nvfp4", "te-nvfp4-2d"])
+def test_stochastic_rounding_row_chunk_by_chunk_equals_one_value_array(monkeypatch, name):
+    import importlib
+    from fp4ref.cast import CastError
+    from test_quantize_bits import adversarial  # tests/ is on sys.path (pytest rootdir-relative import)
+    Q = importlib.import_module("fp4ref.quantize")
+    x = adversarial((64, 256), seed=5)
+    bits = np.random.default_rng(1).integers(0, 256, x.shape, dtype=np.uint8)
+    rec = Q._get_recipe(name, {"rounding": "stochastic-ptx"})
+    monkeypatch.setattr(Q, "_CHUNK", 16 * 256)  # four chunks of 16 rows
+    a = Q._as_input(x)
+    chunked = Q._run(a, rec, -1, rbits=bits)
+    whole = Q._run(a, rec, -1, rbits=bits, sr_chunks=False)
+    assert (chunked.codes == whole.codes).all() and (chunked.scales == whole.scales).all()
+    # an error names the element's index in the whole tensor, as the one-array path does
+    raising = Q._get_recipe(name, {"rounding": "stochastic-ptx", "nan": "raise"})
+    with pytest.raises(CastError) as e1:
+        Q._run(a, raising, -1, rbits=bits)
+    with pytest.raises(CastError) as e2:
+        Q._run(a, raising, -1, rbits=bits, sr_chunks=False)
+    assert str(e1.value) == str(e2.value)
+
+
 # --- bad options -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw,msg", [
     ({"scale_rule": "median"}, "unknown scale_rule 'median'; valid: floor"),
