@@ -420,8 +420,14 @@ def _quest(xs):
     if any(not _is_num(v) and (math.isnan(v) or math.isinf(v)) for v in xs):
         return NAN
 
-    def f32(v):  # float32 rounding of a finite value, zeros kept as Fraction(0) (their sign is irrelevant here)
+    def f32(v):
+        """float32 rounding: a Fraction, ±Inf on overflow (a float, as float32 arithmetic gives), NaN kept; zeros
+        as Fraction(0) (their sign is irrelevant here)."""
+        if isinstance(v, float) and not math.isfinite(v):
+            return v
         r = fl(Fraction(v), "float32")
+        if not _is_num(r) and math.isinf(r):
+            return r
         return r if _is_num(r) else Fraction(0)
 
     s = [v if _is_num(v) else Fraction(0) for v in xs]
@@ -434,9 +440,11 @@ def _quest(xs):
             qd[j] = f32(qd[j] + qd[j + h])
         w = h
     n = len(xs)
-    var = f32(f32(qd[0] / n) - f32(f32(s[0] / n) ** 2))
-    if var < 0:
+    var = f32(f32(qd[0] / n) - f32(f32(s[0] / n) ** 2))  # Inf - Inf (both sums overflowed) is NaN
+    if math.isnan(var) or var < 0:
         return NAN
+    if math.isinf(var):
+        return math.inf
     std = f32(Fraction(math.sqrt(float(var))))  # float64 sqrt of a float32 is correctly rounded there
     gs = f32(Fraction(2.92247856 / 6.0))
     return f32(f32(gs * std) + f32(Fraction(1e-8)))
