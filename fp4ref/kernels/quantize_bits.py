@@ -208,6 +208,17 @@ def _scale_f32_form(ip, fp):
 
 
 @njit(cache=True, error_model="numpy")
+def _ratio_codes(ms, out, op, c1, c2, qs, inf_code):
+    """Scale codes of amax bit patterns ms (finite ones; others give values the caller ignores): the quantity
+    _f32_op(amax, op, c1, c2) in float32, encoded from its bits; an infinite quantity takes inf_code when it
+    is a code (>= 0)."""
+    for t in range(ms.size):
+        q32 = _f32_op(np.float32(_f32_of_bits(ms[t])), op, c1, c2)
+        c = encode_bits32(np.int64(f32_as_u32(q32)), qs)
+        out[t] = inf_code if (q32 == np.inf and inf_code >= 0) else c
+
+
+@njit(cache=True, error_model="numpy")
 def _element_form(code, s, ip, fp):
     """(ok, k, op, a1, a2): how the elements of a tile with scale code/value (code, s) are encoded. The exact
     expression with denominator 2^k: encode_bits32_scaled with k; a float32 expression: _run_f32 with (op, a1,
@@ -255,9 +266,16 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         b = task // ntr
         ti = task % ntr
         r0 = ti * tr
+        # the amaxes of the task's tiles, then (ratio rules in float32) their scale codes in one branch-free loop
+        ms = np.empty(ntc, np.int64)
+        for tj in range(ntc):
+            ms[tj] = _tile_amax(xb, b, r0, tr, tj * tc, tc)
+        rcode = np.empty(ntc if sop >= 0 else 0, np.int64)
+        if sop >= 0:
+            _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
         for tj in range(ntc):
             c0 = tj * tc
-            m = _tile_amax(xb, b, r0, tr, c0, tc)
+            m = ms[tj]
             if m >= 0x7F800000:
                 slow[b, ti, tj] = 1
                 continue
@@ -270,10 +288,10 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 else:
                     code, v = ptab[(m + (np.int64(1) << (22 - ip[IP_EMBITS]))) >> 23], np.nan
             elif sop >= 0 and not (m == 0 and ip[IP_ZERO_SUB] == 1):
-                q32 = _f32_op(np.float32(_f32_of_bits(m)), sop, sc1, sc2)
-                code, v = encode_bits32(np.int64(f32_as_u32(q32)), qs), np.nan
-                if q32 == np.inf and ip[IP_SCALE_INF] >= 0:
-                    code = ip[IP_SCALE_INF]
+                code, v = rcode[tj], np.nan
+                if code < 0:  # a raise sentinel of the scale format's policies
+                    slow[b, ti, tj] = 1
+                    continue
             else:
                 a = _f32_of_bits(m)
                 if a == 0.0 and ip[IP_ZERO_SUB] == 1:
