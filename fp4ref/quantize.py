@@ -404,14 +404,14 @@ def _quantize_bits(xc, cc, sc, sv, plan) -> None:
     slow = np.zeros(sc.shape, np.uint8)
     KB.quantize_tiles_f32(xc, xc.view(np.uint32), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
                           plan.spol, plan.stab)
-    ti, tj = np.nonzero(slow[0])
-    if ti.size == 0:
+    if not slow.any():
         return
+    ti, tj = np.nonzero(slow[0])
     rows = (ti * tr)[:, None, None] + np.arange(tr)[None, :, None]
     cols = (tj * tc)[:, None, None] + np.arange(tc)[None, None, :]
     xs = np.ascontiguousarray(xc[0][rows, cols]).reshape(1, ti.size * tr, tc)
     cs = np.empty(xs.shape, np.uint8)
-    scs = np.empty((1, ti.size, 1), np.int64)
+    scs = np.empty((1, ti.size, 1), np.int16)
     svs = np.empty((1, ti.size, 1), np.float64)
     K.quantize_tiles(xs, cs, np.empty((1, 1, 1), np.float64), scs, svs, ip, plan.fp, plan.efp, plan.epol,
                      plan.sfp, plan.spol, plan.stab, plan.thp, plan.thn)
@@ -462,7 +462,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
         and not (geo.layout == "1d" and geo.axis != a.ndim - 1)
     vals = np.empty((B, R, C), np.float64) if stochastic and not sr_chunks else np.empty((1, 1, 1), np.float64)
     grid = geo.grid
-    scode = np.empty(grid, np.int64)
+    scode = np.empty(grid, np.int16)
     sval = np.empty(grid, np.float64)
     tr = geo.tile[0]
     for b, r0, r1 in _row_chunks(geo):

@@ -1,10 +1,13 @@
 """The float32 bit-pattern quantize loop (kernels/quantize_bits.py) gives the generic loop's bytes.
 
-Two layers. The element encoder with a power-of-two shift, ``encode_bits32_scaled(b, k)``, is compared with the
+Three layers. The element encoder with a power-of-two shift, ``encode_bits32_scaled(b, k)``, is compared with the
 float64 encoder on x·2^-k (exact in float64 for every k it takes) for every format, rounding mode and overflow
 policy. The whole loop is compared, recipe by recipe, with the generic loop that it stands in for (the one the
 exact-reference tests in test_quantize.py prove), on inputs that put tiles on every branch: NaN/Inf tiles, zero
-tiles, subnormal amaxes, amaxes at and just below powers of two, scales that underflow or overflow.
+tiles, subnormal amaxes, amaxes at and just below powers of two, scales that underflow or overflow. The ladders
+(thresholds found by searching a tile's encoder, for 4-bit formats) are compared with that encoder around every
+threshold and on edge/random patterns, for every 4-bit format, mode, overflow and -0 policy, power-of-two shift
+and float32 expression; tests/exhaustive sweeps them against the integer reference on all 2^32 inputs.
 """
 import importlib
 
@@ -17,6 +20,7 @@ import fp4ref
 from fp4ref import formats, recipes
 from fp4ref.cast import cast_params
 from fp4ref.kernels.cast import bits32_params, encode_one
+from fp4ref.kernels import quantize_bits as KB
 from fp4ref.kernels.quantize_bits import K_RANGE, encode_bits32_scaled
 
 Q = importlib.import_module("fp4ref.quantize")  # the module (fp4ref.quantize is the function)
@@ -137,3 +141,65 @@ def test_bit_pattern_loop_equals_the_generic_loop_for_every_recipe(monkeypatch, 
 def test_bit_pattern_loop_equals_the_generic_loop_on_clean_gaussian_tensors(monkeypatch, name):
     x = np.random.default_rng(7).standard_normal((256, 512)).astype(np.float32)
     _assert_same(fp4ref.quantize(x, name), _generic(monkeypatch, lambda: fp4ref.quantize(x, name)))
+
+
+@njit  # no cache, as _scaled_pairs
+def _ladder_vs_encoder(bits, exact, k, op, a1, a2, fp, pol):
+    """Build the ladder of one tile form; where it is taken, (mismatches of the production ladder loop against
+    the tile's encoder on bits and around every threshold, first mismatch). (-1, ...) where no ladder."""
+    q = bits32_params(fp, pol)
+    m, P, o = KB.ladder_base(q)
+    t = np.empty(KB.LADDER + 1, np.uint32)
+    if m == 0 or not KB._ladder(t, m, P, o, exact, k, op, a1, a2, q):
+        return -1, np.int64(-1)
+    near = np.empty((KB.LADDER + 1) * 81, np.uint32)
+    n = 0
+    for j in range(KB.LADDER + 1):
+        for d in range(-40, 41):
+            p = np.int64(t[j]) + d
+            if 0 <= p <= 0x7F7FFFFF:
+                near[n] = p
+                n += 1
+    pos = np.concatenate((bits & np.uint32(0x7FFFFFFF), near[:n]))
+    xs = np.concatenate((pos, pos | np.uint32(0x80000000)))
+    out = np.empty(xs.size, np.uint8)
+    o32, nx, na, nm = KB.ladder_consts(o, q)
+    KB._run_ladder(xs, out, xs.size, t, o32, nx, na, nm)
+    bad = 0
+    first = np.int64(-1)
+    for i in range(xs.size):
+        if xs[i] & 0x7FFFFFFF > 0x7F7FFFFF:
+            continue
+        if out[i] != KB._form_code(np.int64(xs[i]), exact, k, op, a1, a2, q):
+            if bad == 0:
+                first = np.int64(xs[i])
+            bad += 1
+    return bad, first
+
+
+FOUR_BIT = [n for n in formats.names() if formats.get(n).bits == 4]
+LADDER_KS = [0, -2, -1, 3, -126, -127, -135, -149, -160, 100, 127, 130, 200]
+# float32 expressions (op, a1, a2) as tile forms take them: division by a scale, a global scale, reciprocals,
+# scales that make elements underflow or overflow in float32
+LADDER_FORMS = [(1, 0.5, 1.0), (1, 1.5, 1.0), (1, 448.0 * 6.0 / 3.0e3, 1.0), (0, 0.375, 2.0 ** -20),
+                (1, 2.0 ** -130, 3.0), (2, 352938.5, 1.0), (2, 2.0 ** 120, 1.0), (2, 1.0 / 3.0, 0.0078125),
+                (1, 2.0 ** 100, 2.0 ** -20), (0, 2.0 ** -140, 0.75)]
+
+
+@pytest.mark.parametrize("fmt", FOUR_BIT)
+@pytest.mark.parametrize("mode", MODES)
+def test_ladder_gives_the_tile_encoders_code_for_every_shift_and_float32_expression(fmt, mode):
+    f = formats.get(fmt)
+    bits = _patterns(hash((fmt, mode, "ladder")) & 0xFFFF)[::4]
+    taken = 0
+    for ovf in ["saturate"] + (["nan"] if f.has_nan else []) + (["inf"] if f.has_inf else []):
+        for neg_zero in ("keep", "positive"):
+            fp, pol = cast_params(f, mode, ovf, neg_zero=neg_zero)
+            forms = [(True, k, 0, 1.0, 1.0) for k in LADDER_KS] + [(False, 0) + form for form in LADDER_FORMS]
+            for exact, k, op, a1, a2 in forms:
+                bad, first = _ladder_vs_encoder(bits, exact, np.int64(k), np.int64(op), np.float32(a1),
+                                                np.float32(a2), fp, pol)
+                assert bad <= 0, f"{ovf} {neg_zero} {(exact, k, op, a1, a2)}: {bad} mismatches, e.g. 0x{first:08X}"
+                taken += bad == 0
+    if fmt == "e2m1" and mode in ("nearest-even", "nearest-away", "toward-zero", "odd"):
+        assert taken == 2 * (len(LADDER_KS) + len(LADDER_FORMS))  # E2M1's symmetric modes always get ladders

@@ -25,7 +25,6 @@ def u64_as_f64(typingctx, b):
     return sig, codegen
 
 
-
 @intrinsic
 def f32_as_u32(typingctx, x):
     if x != types.float32:
@@ -34,4 +33,15 @@ def f32_as_u32(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.uint32))
+    return sig, codegen
+
+
+@intrinsic
+def u32_as_f32(typingctx, b):
+    if b != types.uint32:
+        return None
+    sig = types.float32(types.uint32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
     return sig, codegen

@@ -420,7 +420,7 @@ def _quest_stat(x, b, i, c0, c1, ip, fp):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, stab, thp, thn):
-    """Quantize x (B, R, C) into codes (B, R, C) uint8, scale codes scode (B, nTR, nTC) int64 and scale values
+    """Quantize x (B, R, C) into codes (B, R, C) uint8, scale codes scode (B, nTR, nTC) int16 and scale values
     sval (B, nTR, nTC) float64 (the decoded scale; NaN for NaN codes).
 
     With ``vals`` of x's shape (instead of a (1, 1, 1) dummy), the scaled element values are written there

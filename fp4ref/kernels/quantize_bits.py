@@ -18,7 +18,7 @@ partial tiles, raise policies and QuEST there). Per tile:
 import numpy as np
 from numba import njit, prange
 
-from .bits import f32_as_u32, f64_as_u64, u64_as_f64
+from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64
 from .cast import bits32_params, encode_bits32, encode_one
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
@@ -142,6 +142,234 @@ def _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q):
         _run_f32(v, out, tc, op, a1, a2, q)
 
 
+# Ladders. For a format with at most LADDER + 1 codes on each side (E2M1: 8), the element code of a tile is a
+# step function of |x|: the number of thresholds |x| reaches gives the magnitude code o + i, and the sign bit
+# maps it to the negative code as encode_bits32 does (((mag ^ nx) + na) & nm). The thresholds of each scale
+# code are found by searching the tile's own encoder (_form_code, the proven path) over float32 magnitudes and
+# checked at both sides of every step for both signs; a scale code whose encoder is not such a step function
+# (a NaN overflow code, thresholds that differ by sign) keeps the encoder. Negative magnitudes below a threshold
+# zt (the row's last entry) take the code of -0 where that is not the sign-mapped +0 (a policy for -0, and
+# float32 expressions that underflow to -0).
+# Per element this is LADDER integer compares and a few bit operations, all vectorizable.
+LADDER = 8
+_A_MAX = 0x7F7FFFFF  # the largest finite float32 magnitude pattern
+_NEVER = 0xFFFFFFFF  # a threshold that no finite magnitude reaches
+
+
+@njit(cache=True, inline="always")
+def _form_code(b, exact, k, op, a1, a2, q):
+    """The code _run_scaled (exact) or _run_f32 gives the float32 with bits b (0 <= b < 2^32)."""
+    if exact:
+        return encode_bits32_scaled(b, k, q)
+    return encode_bits32(np.int64(f32_as_u32(_f32_op(u32_as_f32(np.uint32(b)), op, a1, a2))), q)
+
+
+@njit(cache=True, inline="always")
+def _ladder_code(b, t, o, nx, na, nm):
+    """The code of bits b (uint32) on ladder t (LADDER thresholds and zt, uint32) with the constants of
+    ladder_consts: the formula of _run_ladder, one element."""
+    a = b & np.uint32(0x7FFFFFFF)
+    i = np.uint32(0)
+    for j in range(LADDER):
+        i += np.uint32(a >= t[j])
+    mask = np.uint32(0) - ((b >> np.uint32(31)) & np.uint32(a >= t[LADDER]))
+    return np.int64((((o + i) ^ (nx & mask)) + (na & mask)) & nm)
+
+
+@njit(cache=True)
+def ladder_base(q):
+    """(m, P, o) for the element format and policies q at scale 1: the finite positive float32 magnitudes take
+    the codes o, o + 1, ..., o + m - 1 in order, code o + i from bits P[i] up (P[0] = 0). m = 0 where the
+    codes are not such a run of at most LADDER + 1 (then no ladders)."""
+    P = np.zeros(LADDER + 1, np.int64)
+    o = _form_code(np.int64(0), True, 0, 0, np.float32(1), np.float32(1), q)
+    m = 1
+    lo = np.int64(0)
+    while True:
+        cur = _form_code(lo, True, 0, 0, np.float32(1), np.float32(1), q)
+        if _form_code(np.int64(_A_MAX), True, 0, 0, np.float32(1), np.float32(1), q) == cur:
+            break
+        hi = np.int64(_A_MAX)  # code(lo) == cur != code(hi): the first change lies in (lo, hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _form_code(mid, True, 0, 0, np.float32(1), np.float32(1), q) == cur:
+                lo = mid
+            else:
+                hi = mid
+        if m > LADDER or _form_code(hi, True, 0, 0, np.float32(1), np.float32(1), q) != o + m:
+            return 0, P, o
+        P[m] = hi
+        m += 1
+        lo = hi
+    return m, P, o
+
+
+@njit(cache=True, inline="always")
+def _rank(b, o, m, exact, k, op, a1, a2, q):
+    """i where bits b take the positive code o + i (0 <= i < m), else -1."""
+    i = _form_code(b, exact, k, op, a1, a2, q) - o
+    return i if 0 <= i < m else -1
+
+
+@njit(cache=True)
+def _first_at_least(i, g, o, m, exact, k, op, a1, a2, q):
+    """The smallest finite magnitude pattern whose rank is >= i (ranks are monotone in the magnitude), searched
+    outwards from the guess g; _NEVER if none; -1 if a code off the ladder turns up."""
+    r = _rank(g, o, m, exact, k, op, a1, a2, q)
+    if r < 0:
+        return np.int64(-1)
+    step = np.int64(1)
+    if r >= i:
+        hi = g
+        lo = np.int64(-1)
+        while hi - step >= 0:
+            r = _rank(hi - step, o, m, exact, k, op, a1, a2, q)
+            if r < 0:
+                return np.int64(-1)
+            if r < i:
+                lo = hi - step
+                break
+            hi -= step
+            step *= 2
+    else:
+        lo = g
+        hi = np.int64(-1)
+        while hi < 0:
+            nxt = min(lo + step, _A_MAX)
+            r = _rank(nxt, o, m, exact, k, op, a1, a2, q)
+            if r < 0:
+                return np.int64(-1)
+            if r >= i:
+                hi = nxt
+            elif nxt == _A_MAX:
+                return np.int64(_NEVER)
+            else:
+                lo = nxt
+                step *= 2
+    while hi - lo > 1:  # rank(lo) < i <= rank(hi), lo = -1 standing for "below 0"
+        mid = (lo + hi) // 2
+        r = _rank(mid, o, m, exact, k, op, a1, a2, q)
+        if r < 0:
+            return np.int64(-1)
+        if r >= i:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@njit(cache=True, inline="always")
+def ladder_consts(o, q):
+    """(o, nx, na, nm) as uint32 for _run_ladder: the first magnitude code and encode_bits32's sign mapping."""
+    return np.uint32(o), np.uint32(q[7] & 0xFFFFFFFF), np.uint32(q[8] & 0xFFFFFFFF), np.uint32(q[9] & 0xFFFFFFFF)
+
+
+@njit(cache=True)
+def _ladder(t, m, P, o, exact, k, op, a1, a2, q):
+    """Fill t with the thresholds and zt of one scale code's encoder (form exact, k, op, a1, a2); True when the
+    ladder gives that encoder's code for every finite float32 of either sign (checked at both sides of each step
+    and of zt, the steps being monotone)."""
+    # the guess for step i: base magnitude P[i] carried through the form (x·2^k, or the inverse float32 op)
+    if exact:
+        f = 2.0 ** k
+    elif op == 0:
+        f = np.float64(a1) * np.float64(a2)
+    elif op == 1:
+        f = np.float64(a1) / np.float64(a2)
+    else:
+        f = 1.0 / (np.float64(a1) * np.float64(a2))
+    if not (f > 0.0 and f < np.inf):
+        return False
+    for j in range(LADDER):
+        t[j] = _NEVER
+    for i in range(1, m):
+        gv = _f32_of_bits(P[i]) * f
+        g = np.int64(_A_MAX) if gv >= 3.4028234663852886e38 else np.int64(f32_as_u32(np.float32(gv)))
+        x = _first_at_least(i, g, o, m, exact, k, op, a1, a2, q)
+        if x < 0:
+            return False
+        t[i - 1] = x
+    # zt: where the code of -0 gives way to the sign-mapped +0 (searched below the first step)
+    o32, nx, na, nm = ladder_consts(o, q)
+    zneg = _form_code(np.int64(0x80000000), exact, k, op, a1, a2, q)
+    lo, hi = np.int64(0), np.int64(_A_MAX) + 1 if t[0] == _NEVER else np.int64(t[0])
+    if zneg == (((o32 ^ nx) + na) & nm):
+        hi = 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _form_code(mid | 0x80000000, exact, k, op, a1, a2, q) != zneg:
+            hi = mid
+        else:
+            lo = mid
+    t[LADDER] = hi
+    for sgn in (0, 0x80000000):
+        for j in range(-1, LADDER):
+            pts = (np.int64(0), np.int64(_A_MAX)) if j < 0 else (np.int64(t[j]) - 1, np.int64(t[j]))
+            for p in pts:
+                if 0 <= p <= _A_MAX:
+                    b = p | sgn
+                    if _ladder_code(np.uint32(b), t, o32, nx, na, nm) != _form_code(b, exact, k, op, a1, a2, q):
+                        return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _run_ladder(v, out, n, t, o, nx, na, nm):
+    t0, t1, t2, t3, t4, t5, t6, t7, zt = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
+    for j in range(n):
+        b = v[j]
+        a = b & np.uint32(0x7FFFFFFF)
+        i = (np.uint32(a >= t0) + np.uint32(a >= t1) + np.uint32(a >= t2) + np.uint32(a >= t3)
+             + np.uint32(a >= t4) + np.uint32(a >= t5) + np.uint32(a >= t6) + np.uint32(a >= t7))
+        mask = np.uint32(0) - ((b >> np.uint32(31)) & np.uint32(a >= zt))
+        out[j] = np.uint8((((o + i) ^ (nx & mask)) + (na & mask)) & nm)
+
+
+@njit(cache=True)
+def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, stab, lok, tl, scode, sval):
+    """The tiles of one tile row whose scale code is a table entry (power-of-two rules on a normal amax: ptab;
+    float32 ratio rules: rcode) and has a ladder: their scale code and value, and tl[tj] = the code. The other
+    tiles keep tl[tj] = -1."""
+    for tj in range(ms.size):
+        m = ms[tj]
+        ex = m >> 23
+        if pow2:
+            if rule == RULE_FLOOR:
+                code = ptab[ex]
+            elif rule == RULE_CEIL:
+                code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
+            else:
+                code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
+            ok = ex != 0
+        else:
+            code = rcode[tj]
+            ok = not (m == 0 and zero_sub == 1)
+        if ok and m < 0x7F800000 and code >= 0 and lok[code]:
+            scode[tj] = code
+            sval[tj] = stab[code]
+            tl[tj] = code
+
+
+@njit(cache=True)
+def _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, o, nx, na, nm):
+    """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders.
+    A function of its own: inside the tile loop the per-tile scalar work around it measured more than the
+    elements."""
+    for i in range(r0, r0 + tr):
+        for tj in range(tl.size):
+            if tl[tj] >= 0:
+                c0 = tj * tc
+                v = xb[b, i, c0:c0 + tc]
+                out = codes[b, i, c0:c0 + tc]
+                t = lad[tl[tj]]
+                if tc == 32:
+                    _run_ladder(v, out, 32, t, o, nx, na, nm)
+                elif tc == 16:
+                    _run_ladder(v, out, 16, t, o, nx, na, nm)
+                else:
+                    _run_ladder(v, out, tc, t, o, nx, na, nm)
+
+
 @njit(cache=True, error_model="numpy")
 def _f32_form(ee, sa, r, d):
     """The float32 expression of an element as (op, a1, a2) for _run_f32, and whether it is safe: every
@@ -252,6 +480,15 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
     ta2 = np.zeros(256, np.float32)
     for c in range(min(256, stab.size)):
         tok[c], tk[c], top[c], ta1[c], ta2[c] = _element_form(c, stab[c], ip, fp)
+    # the ladder of each scale code, where the element format has one
+    m, P, o = ladder_base(q)
+    lad = np.empty((256, LADDER + 1), np.uint32)
+    lok = np.zeros(256, np.bool_)
+    if m > 0:
+        for c in prange(min(256, stab.size)):
+            if tok[c]:
+                lok[c] = _ladder(lad[c], m, P, o, ee == EE_EXACT, tk[c], top[c], ta1[c], ta2[c], q)
+    lo32, lnx, lna, lnm = ladder_consts(o, q)
     # power-of-two rules on a normal amax: the scale code depends only on the binade that the rule picks
     # (FLOOR: the amax's; CEIL: the next one unless the amax is a power of two; EVEN: the binade of the amax
     # rounded to mbits + 1 significant bits, ties away), so it is scale_code of that binade's power of two
@@ -271,9 +508,15 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         for tj in range(ntc):
             ms[tj] = _tile_amax(xb, b, r0, tr, tj * tc, tc)
         rcode = np.empty(ntc if sop >= 0 else 0, np.int64)
+        tl = np.full(ntc, -1, np.int64)
         if sop >= 0:
             _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
+        if pow2 or sop >= 0:
+            _table_codes(ms, rcode, ptab, rule, pow2, ip[IP_EMBITS], ip[IP_ZERO_SUB], stab, lok, tl, scode[b, ti],
+                         sval[b, ti])
         for tj in range(ntc):
+            if tl[tj] >= 0:
+                continue
             c0 = tj * tc
             m = ms[tj]
             if m >= 0x7F800000:
@@ -312,6 +555,9 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 continue
             scode[b, ti, tj] = code
             sval[b, ti, tj] = s
+            if code >= 0 and lok[code]:
+                tl[tj] = code
+                continue
             if code >= 0:
                 ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
             else:
@@ -322,6 +568,7 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q)
             else:
                 _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
+        _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, lo32, lnx, lna, lnm)
 
 
 @njit(cache=True, parallel=True)

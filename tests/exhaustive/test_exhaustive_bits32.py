@@ -4,7 +4,8 @@ fp4ref.encode uses for float32/float16/bfloat16 inputs) against the integer refe
 The same cases as test_exhaustive_float32.py (which sweeps the float64 loop, encode_one): every format under
 nearest-even, every mode for E2M1, FP4REF_EXHAUSTIVE=all for every format × mode; plus the policies that
 only this loop implements branch-free (negative='abs', e8m0_subnormal='up', overflow to NaN/Inf).
-The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED.
+The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED, and its ladders (the 4-bit
+element codes of a tile as threshold counts) for the tile forms in LADDERS.
 """
 import os
 
@@ -17,6 +18,8 @@ from fp4ref import rounding as R
 from fp4ref.cast import cast_params
 from fp4ref.exact.cast import bits_encode, bits_params, split_f32
 from fp4ref.kernels.cast import bits32_params, encode_bits32
+from fp4ref.kernels import quantize_bits as KB
+from fp4ref.kernels.bits import f32_as_u32, u32_as_f32
 from fp4ref.kernels.quantize_bits import encode_bits32_scaled
 
 pytestmark = pytest.mark.exhaustive
@@ -92,4 +95,51 @@ def test_all_float32_inputs_scaled_by_two_to_minus_k_equal_the_integer_reference
     fp, pp = cast_params(name, "nearest-even")
     first = np.full(1, -1, np.int64)
     bad = _sweep_scaled(0, 1 << 32, np.int64(k), bits32_params(fp, pp), *bits_params(name, "nearest-even"), first)
+    assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
+
+
+@njit(parallel=True)  # no cache: it inlines the ladder loop under test (the cache does not see edits there)
+def _sweep_ladder(exact, k, op, a1, a2, t, o, nx, na, nm, q, tpos, tneg, first):
+    bad = 0
+    for c in prange(1 << 16):
+        xs = np.arange(c << 16, (c + 1) << 16).astype(np.uint32)
+        out = np.empty(1 << 16, np.uint8)
+        KB._run_ladder(xs, out, 1 << 16, t, o, nx, na, nm)
+        for j in range(1 << 16):
+            b = xs[j]
+            neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
+            if is_nan or is_inf:
+                continue  # ladders take finite tiles
+            if exact:
+                r = bits_encode(neg, False, False, sig, ex - k, q, tpos, tneg, lg - k)
+            else:  # the float32 expression in the machine's float32 arithmetic, then the integer reference
+                x = u32_as_f32(b)
+                y = (x / a1) / a2 if op == 0 else (x / a1) * a2 if op == 1 else (x * a1) * a2
+                n2, nan2, inf2, sig2, ex2, lg2 = split_f32(f32_as_u32(y))
+                r = bits_encode(n2, nan2, inf2, sig2, ex2, q, tpos, tneg, lg2)
+            if out[j] != r:
+                bad += 1
+                first[0] = b
+    return bad
+
+
+# (neg_zero policy, exact, k, op, a1, a2): MXFP4 shifts (typical, E8M0 extremes) and NVFP4-like float32
+# expressions (x·(1/s) with a global scale; x/s underflowing to -0 under neg_zero="positive")
+LADDERS = [("keep", True, -2, 0, 1.0, 1.0), ("keep", True, -127, 0, 1.0, 1.0), ("positive", True, 130, 0, 1.0, 1.0),
+           ("keep", False, 0, 2, 352938.5, 1.0), ("positive", False, 0, 1, 2.0 ** -130 * 3, 1.0)]
+
+
+@pytest.mark.parametrize("neg_zero,exact,k,op,a1,a2", LADDERS)
+def test_all_float32_inputs_e2m1_ladder_equals_the_integer_reference(neg_zero, exact, k, op, a1, a2):
+    """The ladder loop (kernels/quantize_bits.py) for one tile form on every finite float32: the code the
+    integer reference gives x·2^-k, or the float32 result of the tile's expression."""
+    fp, pp = cast_params("e2m1", "nearest-even", neg_zero=neg_zero)
+    q32 = bits32_params(fp, pp)
+    m, P, o = KB.ladder_base(q32)
+    t = np.empty(KB.LADDER + 1, np.uint32)
+    a1, a2 = np.float32(a1), np.float32(a2)
+    assert m == 8 and KB._ladder(t, m, P, o, exact, np.int64(k), np.int64(op), a1, a2, q32)
+    first = np.full(1, -1, np.int64)
+    bad = _sweep_ladder(exact, np.int64(k), np.int64(op), a1, a2, t, *KB.ladder_consts(o, q32),
+                        *bits_params("e2m1", "nearest-even", neg_zero=neg_zero), first)
     assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
