@@ -463,7 +463,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     vals = np.empty((B, R, C), np.float64) if stochastic and not sr_chunks else np.empty((1, 1, 1), np.float64)
     grid = geo.grid
     scode = np.empty(grid, np.int16)
-    sval = np.empty(grid, np.float64)
+    sval = np.empty(grid, np.float64)  # read back only for fp32 scales (a coded scale's value is stab[code])
     tr = geo.tile[0]
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views

@@ -315,6 +315,7 @@ def _ladder(t, m, P, o, exact, k, op, a1, a2, q):
 
 @njit(cache=True, inline="always")
 def _run_ladder(v, out, n, t, o, nx, na, nm):
+    """Codes of v[:n] into out[:n] on ladder t (LADDER thresholds, zt)."""
     t0, t1, t2, t3, t4, t5, t6, t7, zt = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
     for j in range(n):
         b = v[j]
@@ -326,10 +327,10 @@ def _run_ladder(v, out, n, t, o, nx, na, nm):
 
 
 @njit(cache=True)
-def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, stab, lok, tl, scode, sval):
+def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, lok, tl, scode):
     """The tiles of one tile row whose scale code is a table entry (power-of-two rules on a normal amax: ptab;
-    float32 ratio rules: rcode) and has a ladder: their scale code and value, and tl[tj] = the code. The other
-    tiles keep tl[tj] = -1."""
+    float32 ratio rules: rcode) and has a ladder: their scale code, and tl[tj] = the code. The other tiles keep
+    tl[tj] = -1. (Scale values are left unwritten: a coded scale's value is stab[code].)"""
     for tj in range(ms.size):
         m = ms[tj]
         ex = m >> 23
@@ -346,8 +347,44 @@ def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, stab, lok, tl, s
             ok = not (m == 0 and zero_sub == 1)
         if ok and m < 0x7F800000 and code >= 0 and lok[code]:
             scode[tj] = code
-            sval[tj] = stab[code]
             tl[tj] = code
+
+
+@njit(cache=True)
+def _fused_row(xb, codes, b, i, tc, ms, tl, scode, ptab, rule, embits, lok, lad, o, nx, na, nm):
+    """One row of 1 x tc tiles of a power-of-two rule in one pass, tile by tile while the tile is in cache: amax,
+    the scale code from ptab (as _table_codes) and, where the code has a ladder, the element codes (tl[tj] = -2:
+    done; -1: left to the tile loop, ms[tj] its amax). (Ratio rules keep the passes: their scale codes vectorize
+    across tiles.)"""
+    v = xb[b, i]
+    out = codes[b, i]
+    for tj in range(ms.size):
+        c0 = tj * tc
+        if tc == 32:
+            m = np.int64(_run_amax(v[c0:c0 + 32], 32))
+        elif tc == 16:
+            m = np.int64(_run_amax(v[c0:c0 + 16], 16))
+        else:
+            m = np.int64(_run_amax(v[c0:c0 + tc], tc))
+        ms[tj] = m
+        tl[tj] = -1
+        ex = m >> 23
+        if rule == RULE_FLOOR:
+            code = ptab[ex]
+        elif rule == RULE_CEIL:
+            code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
+        else:
+            code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
+        if ex != 0 and m < 0x7F800000 and code >= 0 and lok[code]:
+            scode[tj] = code
+            tl[tj] = -2
+            t = lad[code]
+            if tc == 32:
+                _run_ladder(v[c0:c0 + 32], out[c0:c0 + 32], 32, t, o, nx, na, nm)
+            elif tc == 16:
+                _run_ladder(v[c0:c0 + 16], out[c0:c0 + 16], 16, t, o, nx, na, nm)
+            else:
+                _run_ladder(v[c0:c0 + tc], out[c0:c0 + tc], tc, t, o, nx, na, nm)
 
 
 @njit(cache=True)
@@ -463,7 +500,8 @@ def _element_form(code, s, ip, fp):
 def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
     """Quantize x (B, R, C) float32 (xb: the same memory as uint32; R, C multiples of the tile) where no special
     case arises; set slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns
-    them through quantize_tiles). Outputs as quantize_tiles."""
+    them through quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that
+    take a ladder (their scale has a code: its value is stab[code])."""
     B, R, C = x.shape
     tr = ip[IP_TR]
     tc = ip[IP_TC]
@@ -499,76 +537,86 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         for ex in range(1, 257):
             ptab[ex] = scale_code(2.0 ** (ex - 127), ip, fp, sfp, spol)[0]
     sop, sc1, sc2 = _scale_f32_form(ip, fp)
-    for task in prange(B * ntr):
-        b = task // ntr
-        ti = task % ntr
-        r0 = ti * tr
-        # the amaxes of the task's tiles, then (ratio rules in float32) their scale codes in one branch-free loop
+    # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk
+    ntask = B * ntr
+    nch = min(ntask, 64)
+    for ch in prange(nch):
         ms = np.empty(ntc, np.int64)
-        for tj in range(ntc):
-            ms[tj] = _tile_amax(xb, b, r0, tr, tj * tc, tc)
         rcode = np.empty(ntc if sop >= 0 else 0, np.int64)
-        tl = np.full(ntc, -1, np.int64)
-        if sop >= 0:
-            _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
-        if pow2 or sop >= 0:
-            _table_codes(ms, rcode, ptab, rule, pow2, ip[IP_EMBITS], ip[IP_ZERO_SUB], stab, lok, tl, scode[b, ti],
-                         sval[b, ti])
-        for tj in range(ntc):
-            if tl[tj] >= 0:
-                continue
-            c0 = tj * tc
-            m = ms[tj]
-            if m >= 0x7F800000:
-                slow[b, ti, tj] = 1
-                continue
-            ex = m >> 23
-            if pow2 and ex != 0:
-                if rule == RULE_FLOOR:
-                    code, v = ptab[ex], np.nan
-                elif rule == RULE_CEIL:
-                    code, v = ptab[ex + np.int64((m & 0x7FFFFF) != 0)], np.nan
-                else:
-                    code, v = ptab[(m + (np.int64(1) << (22 - ip[IP_EMBITS]))) >> 23], np.nan
-            elif sop >= 0 and not (m == 0 and ip[IP_ZERO_SUB] == 1):
-                code, v = rcode[tj], np.nan
-                if code < 0:  # a raise sentinel of the scale format's policies
+        tl = np.empty(ntc, np.int64)
+        for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
+            b = task // ntr
+            ti = task % ntr
+            r0 = ti * tr
+            if tr == 1 and pow2:
+                _fused_row(xb, codes, b, r0, tc, ms, tl, scode[b, ti], ptab, rule, ip[IP_EMBITS], lok, lad, lo32,
+                           lnx, lna, lnm)
+            else:
+                # the amaxes of the task's tiles, then (ratio rules in float32) their scale codes in one
+                # branch-free loop
+                for tj in range(ntc):
+                    ms[tj] = _tile_amax(xb, b, r0, tr, tj * tc, tc)
+                tl[:] = -1
+                if sop >= 0:
+                    _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
+                if pow2 or sop >= 0:
+                    _table_codes(ms, rcode, ptab, rule, pow2, ip[IP_EMBITS], ip[IP_ZERO_SUB], lok, tl,
+                                 scode[b, ti])
+            for tj in range(ntc):
+                if tl[tj] != -1:
+                    continue
+                c0 = tj * tc
+                m = ms[tj]
+                if m >= 0x7F800000:
                     slow[b, ti, tj] = 1
                     continue
-            else:
-                a = _f32_of_bits(m)
-                if a == 0.0 and ip[IP_ZERO_SUB] == 1:
-                    a = fp[FP_ZERO_AMAX]
-                code, v = scale_quantity(a, ip, fp, spol)
-            if code == SC_ENCODE:
-                v32 = np.float32(v)
-                if np.float64(v32) == v:
-                    code = encode_bits32(np.int64(f32_as_u32(v32)), qs)
+                ex = m >> 23
+                if pow2 and ex != 0:
+                    if rule == RULE_FLOOR:
+                        code, v = ptab[ex], np.nan
+                    elif rule == RULE_CEIL:
+                        code, v = ptab[ex + np.int64((m & 0x7FFFFF) != 0)], np.nan
+                    else:
+                        code, v = ptab[(m + (np.int64(1) << (22 - ip[IP_EMBITS]))) >> 23], np.nan
+                elif sop >= 0 and not (m == 0 and ip[IP_ZERO_SUB] == 1):
+                    code, v = rcode[tj], np.nan
+                    if code < 0:  # a raise sentinel of the scale format's policies
+                        slow[b, ti, tj] = 1
+                        continue
                 else:
-                    code = encode_one(v, sfp, spol)
-                if code < 0:
+                    a = _f32_of_bits(m)
+                    if a == 0.0 and ip[IP_ZERO_SUB] == 1:
+                        a = fp[FP_ZERO_AMAX]
+                    code, v = scale_quantity(a, ip, fp, spol)
+                if code == SC_ENCODE:
+                    v32 = np.float32(v)
+                    if np.float64(v32) == v:
+                        code = encode_bits32(np.int64(f32_as_u32(v32)), qs)
+                    else:
+                        code = encode_one(v, sfp, spol)
+                    if code < 0:
+                        slow[b, ti, tj] = 1
+                        continue
+                s = v if code == -1 else stab[code]
+                if s != s:
                     slow[b, ti, tj] = 1
                     continue
-            s = v if code == -1 else stab[code]
-            if s != s:
-                slow[b, ti, tj] = 1
-                continue
-            scode[b, ti, tj] = code
-            sval[b, ti, tj] = s
-            if code >= 0 and lok[code]:
-                tl[tj] = code
-                continue
-            if code >= 0:
-                ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
-            else:
-                ok, k, op, a1, a2 = _element_form(code, s, ip, fp)
-            if not ok:
-                slow[b, ti, tj] = 1
-            elif ee == EE_EXACT:
-                _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q)
-            else:
-                _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
-        _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, lo32, lnx, lna, lnm)
+                scode[b, ti, tj] = code
+                sval[b, ti, tj] = s
+                if code >= 0 and lok[code]:
+                    tl[tj] = code
+                    continue
+                if code >= 0:
+                    ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
+                else:
+                    ok, k, op, a1, a2 = _element_form(code, s, ip, fp)
+                if not ok:
+                    slow[b, ti, tj] = 1
+                elif ee == EE_EXACT:
+                    _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q)
+                else:
+                    _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
+            _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, lo32, lnx, lna, lnm)
 
 
 @njit(cache=True, parallel=True)
