@@ -351,31 +351,38 @@ def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, lok, tl, scode):
 
 
 @njit(cache=True)
-def _fused_row(xb, codes, b, i, tc, ms, tl, scode, ptab, rule, embits, lok, lad, o, nx, na, nm):
-    """One row of 1 x tc tiles of a power-of-two rule in one pass, tile by tile while the tile is in cache: amax,
-    the scale code from ptab (as _table_codes) and, where the code has a ladder, the element codes (tl[tj] = -2:
-    done; -1: left to the tile loop, ms[tj] its amax). (Ratio rules keep the passes: their scale codes vectorize
-    across tiles.)"""
+def _fused_row(xb, codes, b, i, tc, ms, rcode, tl, scode, pow2, ptab, rule, embits, zero_sub, lok, lad, o, nx,
+               na, nm):
+    """One row of 1 x tc tiles, tile by tile while the tile is in cache: the scale code from a table (as
+    _table_codes: power-of-two rules compute the amax here, ratio rules take ms and rcode from their
+    cross-tile passes) and, where the code has a ladder, the element codes. tl[tj] = -2: done; -1: left to the
+    tile loop, with ms[tj] its amax."""
     v = xb[b, i]
     out = codes[b, i]
     for tj in range(ms.size):
         c0 = tj * tc
-        if tc == 32:
-            m = np.int64(_run_amax(v[c0:c0 + 32], 32))
-        elif tc == 16:
-            m = np.int64(_run_amax(v[c0:c0 + 16], 16))
-        else:
-            m = np.int64(_run_amax(v[c0:c0 + tc], tc))
-        ms[tj] = m
         tl[tj] = -1
-        ex = m >> 23
-        if rule == RULE_FLOOR:
-            code = ptab[ex]
-        elif rule == RULE_CEIL:
-            code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
+        if pow2:
+            if tc == 32:
+                m = np.int64(_run_amax(v[c0:c0 + 32], 32))
+            elif tc == 16:
+                m = np.int64(_run_amax(v[c0:c0 + 16], 16))
+            else:
+                m = np.int64(_run_amax(v[c0:c0 + tc], tc))
+            ms[tj] = m
+            ex = m >> 23
+            if rule == RULE_FLOOR:
+                code = ptab[ex]
+            elif rule == RULE_CEIL:
+                code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
+            else:
+                code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
+            ok = ex != 0
         else:
-            code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
-        if ex != 0 and m < 0x7F800000 and code >= 0 and lok[code]:
+            m = ms[tj]
+            code = rcode[tj]
+            ok = not (m == 0 and zero_sub == 1)
+        if ok and m < 0x7F800000 and code >= 0 and lok[code]:
             scode[tj] = code
             tl[tj] = -2
             t = lad[code]
@@ -548,9 +555,13 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
             b = task // ntr
             ti = task % ntr
             r0 = ti * tr
-            if tr == 1 and pow2:
-                _fused_row(xb, codes, b, r0, tc, ms, tl, scode[b, ti], ptab, rule, ip[IP_EMBITS], lok, lad, lo32,
-                           lnx, lna, lnm)
+            if tr == 1 and (pow2 or sop >= 0):
+                if not pow2:
+                    for tj in range(ntc):
+                        ms[tj] = _tile_amax(xb, b, r0, 1, tj * tc, tc)
+                    _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
+                _fused_row(xb, codes, b, r0, tc, ms, rcode, tl, scode[b, ti], pow2, ptab, rule, ip[IP_EMBITS],
+                           ip[IP_ZERO_SUB], lok, lad, lo32, lnx, lna, lnm)
             else:
                 # the amaxes of the task's tiles, then (ratio rules in float32) their scale codes in one
                 # branch-free loop
