@@ -51,6 +51,7 @@ from . import cast as _cast
 from . import formats as _formats
 from . import packing as _packing
 from . import rounding as _R
+from .kernels.compare import count_differ
 
 __all__ = ["CLASSES", "CAUSES", "Mismatch", "CheckReport", "check_cast", "check_quantized", "values_to_codes",
            "CheckInputError", "TensorRef"]
@@ -1533,8 +1534,13 @@ def _quant_chunk(ctx: _QCtx, start, s0, xc, ch, is_packed, nibble_order, lin, ot
         got, got_alt = np.asarray(ch["values"]), None
     else:
         got = _unpacked_codes(ch["codes"], ctx.elem, xc.shape, nibble_order, is_packed)
-    mm = _differ(exp, got)
-    part.code_mm = int(np.count_nonzero(mm))
+    if exp.dtype == got.dtype == np.uint8 and exp.shape == got.shape:
+        part.code_mm = int(count_differ(np.ascontiguousarray(exp).reshape(-1),
+                                        np.ascontiguousarray(got).reshape(-1)))
+        mm = _differ(exp, got) if part.code_mm else np.zeros(exp.shape, bool)
+    else:
+        mm = _differ(exp, got)
+        part.code_mm = int(np.count_nonzero(mm))
     # the other nibble order is only looked at where there is something for it to explain
     got_alt = _swap_pairs(got) if not values_mode and swap_ok and (part.code_mm or (choice and choice[0])) \
         else None

@@ -361,8 +361,11 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
         if L % tab.shape[0]:
             raise ValueError(f"lanes={m.name!r} takes {m.group} elements per word; each Philox stream covers "
                              f"{L} elements")
-        errors = K.encode_philox(flat, out, fp, pol, v, width, prec, tab, np.uint64(seed & 0xFFFFFFFF),
-                                 np.uint64(seed >> 32), subs, np.uint64(lo), lane0, L) if flat.size else 0
+        ptx32 = _ptx32(v, flat, width, pol)
+        xb = flat.view(np.uint32) if ptx32 else np.empty(0, np.uint32)
+        low = (1 << width) - 1 if m is None else -1
+        errors = K.encode_philox(flat, xb, out, fp, pol, v, width, prec, tab, low, np.uint64(seed & 0xFFFFFFFF),
+                                 np.uint64(seed >> 32), subs, np.uint64(lo), lane0, L, ptx32) if flat.size else 0
         if errors:
             from .random import philox4x32_10_many
             words = philox4x32_10_many(seed, subs, rbits.offset, L // tab.shape[0], offset_unit=rbits.offset_unit)
@@ -381,8 +384,7 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
             r = _expand(w, tab)
     else:
         r = _element_bits(rbits, a.shape, width)
-        if v == K.V_PTX and flat.dtype == np.float32 and width <= 32 and pol[_KC.P_E8M0_SUB] == 0 \
-                and pol[_KC.P_NEGATIVE] != _KC.NEG_ABS:
+        if _ptx32(v, flat, width, pol):
             errors = K.encode_ptx_bits32(flat.view(np.uint32), r, out, fp, pol, width)
         else:
             errors = K.encode_bits(flat, r, out, fp, pol, v, width, prec)
@@ -391,6 +393,12 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
                                     width, prec)
         _raise(err, i, flat, f, width)
     return out.reshape(a.shape)
+
+
+def _ptx32(v, flat, width, pol) -> bool:
+    """Whether stochastic-ptx runs on float32 bit fields (kernels.stochastic._ptx32_code) for these inputs."""
+    return v == K.V_PTX and flat.dtype == np.float32 and width <= 32 and pol[_KC.P_E8M0_SUB] == 0 \
+        and pol[_KC.P_NEGATIVE] != _KC.NEG_ABS
 
 
 def _expand(words, tab) -> np.ndarray:

@@ -319,10 +319,11 @@ def test_te_thread_words_are_block_offset_philox_streams_and_philoxbits_replays_
         assert np.array_equal(via_philox, via_words)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])  # float32: the bit-field path; float64: the other
 @pytest.mark.parametrize("lanes", [None, "te-e2m1x4", "sm100-probe-e2m1x4"])
 @pytest.mark.parametrize("offset,unit", [(0, "word"), (5, "word"), (2 ** 40 + 3, "word"), (7, "block")])
-def test_philox_bits_equal_the_explicit_words_of_fp4ref_random(lanes, offset, unit):
-    x = (np.random.default_rng(1).standard_normal((3, 40)) * 3).astype(np.float32)
+def test_philox_bits_equal_the_explicit_words_of_fp4ref_random(lanes, offset, unit, dtype):
+    x = (np.random.default_rng(1).standard_normal((3, 40)) * 3).astype(dtype)
     subs = np.array([0, 9, 2 ** 63], np.uint64)
     g = 1 if lanes is None else 4
     words = philox4x32_10_many(123, subs, offset, 40 // g, offset_unit=unit)

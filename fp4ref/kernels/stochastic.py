@@ -228,12 +228,16 @@ def encode_words(x, w, out, fp, pol, variant, width, prec, tab):
 
 
 @njit(cache=True, parallel=True)
-def encode_philox(x, out, fp, pol, variant, width, prec, tab, k0, k1, subs, lo, lane0, L):
+def encode_philox(x, xb, out, fp, pol, variant, width, prec, tab, low, k0, k1, subs, lo, lane0, L, ptx32):
     """Counter-based bits: stream t (subsequence subs[t]) covers x[t*L:(t+1)*L]; its words are curand's
     Philox4x32-10 words lane0, lane0 + 1, ... of blocks lo, lo + 1, ... (the low 64 counter bits, carrying into
-    the subsequence), and word j feeds elements j * G .. j * G + G - 1 of the stream (lane table tab).
+    the subsequence), and word j feeds elements j * G .. j * G + G - 1 of the stream (lane table tab; low >= 0:
+    tab is the one-lane table of the word's low bits, word & low, taken without the table).
+    ptx32: x is float32 with bits xb and the case is encode_ptx_bits32's (then its float32 bit-field code runs
+    instead of the float64 loop).
     """
     prm = sr_params(fp, pol)
+    q32 = bits32_params(fp, pol)
     G = tab.shape[0]
     S = subs.shape[0]
     nw = L // G
@@ -247,28 +251,39 @@ def encode_philox(x, out, fp, pol, variant, width, prec, tab, k0, k1, subs, lo, 
         hi = subs[t]
         j0 = max(4 * b0 - lane0, 0)       # the stream's words j0 .. j1-1 lie in blocks b0 .. b1-1
         j1 = min(4 * b1 - lane0, nw)
-        wd = np.empty(4 * (b1 - b0), np.int64)
+        # the counters first, then the blocks in a loop of their own (which vectorizes, as in philox_streams)
+        los = np.empty(b1 - b0, np.uint64)
+        his = np.empty(b1 - b0, np.uint64)
         for b in range(b0, b1):
             c_lo = lo + np.uint64(b)
-            c_hi = hi + (_ONE if c_lo < lo else _ZERO)
-            y0, y1, y2, y3 = philox_block(c_lo & _MASK32, c_lo >> _S32, c_hi & _MASK32, c_hi >> _S32, k0, k1)
-            q = 4 * (b - b0)
-            wd[q] = np.int64(y0)
-            wd[q + 1] = np.int64(y1)
-            wd[q + 2] = np.int64(y2)
-            wd[q + 3] = np.int64(y3)
+            los[b - b0] = c_lo
+            his[b - b0] = hi + (_ONE if c_lo < lo else _ZERO)
+        wd = np.empty(4 * (b1 - b0), np.int64)
+        for q in range(b1 - b0):
+            y0, y1, y2, y3 = philox_block(los[q] & _MASK32, los[q] >> _S32, his[q] & _MASK32, his[q] >> _S32, k0,
+                                          k1)
+            wd[4 * q] = np.int64(y0)
+            wd[4 * q + 1] = np.int64(y1)
+            wd[4 * q + 2] = np.int64(y2)
+            wd[4 * q + 3] = np.int64(y3)
         m = max(j1 - j0, 0) * G
         i0 = t * L + j0 * G
-        xc = np.empty(m, np.float64)
-        for k in range(m):
-            xc[k] = x[i0 + k]
         r = np.empty(m, np.int64)
         for j in range(j0, j1):
+            if low >= 0:
+                r[j - j0] = wd[j + lane0 - 4 * b0] & low
+                continue
             v = wd[j + lane0 - 4 * b0]
             for g in range(G):
                 r[(j - j0) * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
                                        + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
-        errors += span(xc, r, out, i0, m, prm, variant, width, prec)
+        if ptx32:
+            errors += _ptx32_span(xb, r, out, i0, m, q32, width)
+        else:
+            xc = np.empty(m, np.float64)
+            for k in range(m):
+                xc[k] = x[i0 + k]
+            errors += span(xc, r, out, i0, m, prm, variant, width, prec)
     return errors
 
 
@@ -282,38 +297,56 @@ def first_error_bits(x, r, fp, pol, variant, width, prec):
     return -1, 0
 
 
-@njit(cache=True, parallel=True)
-def encode_ptx_bits32(xb, r, out, fp, pol, width):
-    """stochastic-ptx on float32 bit patterns xb (uint32) with per-element integers r (width <= 32 bits);
-    returns the number of error sentinels. The carry rule is encode_bits32 with the random integer, aligned
-    under the cut, as the increment: n = (sig + r * 2^(cut - width)) >> cut (r >> (width - cut) when the cut
-    is narrower), so the input bits below 2^-width of the quantum never matter, as the ISA says. A cut beyond
+@njit(cache=True, inline="always")
+def _ptx32_code(b, rr, width, q):
+    """stochastic-ptx code of the float32 with bits b (int64) and random integer rr (width <= 32 bits), or an
+    error sentinel; q = bits32_params. The carry rule is encode_bits32 with the random integer, aligned under
+    the cut, as the increment: n = (sig + r * 2^(cut - width)) >> cut (r >> (width - cut) when the cut is
+    narrower), so the input bits below 2^-width of the quantum never matter, as the ISA says. A cut beyond
     24 + width bits leaves n = 0 whatever r is, so clamping it there changes nothing."""
     (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
-     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = bits32_params(fp, pol)
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
+    sgn = b >> 31
+    ex = (b >> 23) & 0xFF
+    man = b & 0x7FFFFF
+    sig = man | (0x800000 if ex != 0 else 0)
+    ec = max(ex - 127, emin)
+    cut = min(ec - mb + 150 - max(ex, 1), 24 + width)
+    inc = (rr << max(cut - width, 0)) >> max(width - cut, 0)
+    mag = max(((ec + bias - 1) << mb) + ((sig + inc) >> cut), 0)
+    if mag > (lim_neg if sgn != 0 else lim_pos):
+        mag = ovf_neg if sgn != 0 else ovf_pos
+    c = (((mag ^ nx) + na) & nm) if sgn != 0 else mag
+    if ex == 255 and man == 0:
+        c = inf_neg if sgn != 0 else inf_pos
+    if unsigned != 0 and sgn != 0:
+        c = neg_code
+    if ex == 0 and man == 0:
+        c = z_neg if sgn != 0 else z_pos
+    if ex == 255 and man != 0:
+        c = nan_neg if sgn != 0 else nan_pos
+    return c
+
+
+@njit(cache=True, parallel=True)
+def encode_ptx_bits32(xb, r, out, fp, pol, width):
+    """stochastic-ptx on float32 bit patterns xb (uint32) with per-element integers r (width <= 32 bits), as
+    _ptx32_code; returns the number of error sentinels."""
+    q = bits32_params(fp, pol)
     errors = 0
     for i in prange(xb.size):
-        b = np.int64(xb[i])
-        sgn = b >> 31
-        ex = (b >> 23) & 0xFF
-        man = b & 0x7FFFFF
-        sig = man | (0x800000 if ex != 0 else 0)
-        ec = max(ex - 127, emin)
-        cut = min(ec - mb + 150 - max(ex, 1), 24 + width)
-        rr = np.int64(r[i])
-        inc = (rr << max(cut - width, 0)) >> max(width - cut, 0)
-        mag = max(((ec + bias - 1) << mb) + ((sig + inc) >> cut), 0)
-        if mag > (lim_neg if sgn != 0 else lim_pos):
-            mag = ovf_neg if sgn != 0 else ovf_pos
-        c = (((mag ^ nx) + na) & nm) if sgn != 0 else mag
-        if ex == 255 and man == 0:
-            c = inf_neg if sgn != 0 else inf_pos
-        if unsigned != 0 and sgn != 0:
-            c = neg_code
-        if ex == 0 and man == 0:
-            c = z_neg if sgn != 0 else z_pos
-        if ex == 255 and man != 0:
-            c = nan_neg if sgn != 0 else nan_pos
+        c = _ptx32_code(np.int64(xb[i]), np.int64(r[i]), width, q)
         errors += c < 0
         out[i] = max(c, 0)
+    return errors
+
+
+@njit(cache=True)
+def _ptx32_span(xb, r, out, i0, m, q, width):
+    """out[i0:i0+m] = _ptx32_code of xb[i0:i0+m] with r[:m] (a chunk's integers); the number of error sentinels."""
+    errors = 0
+    for k in range(m):
+        c = _ptx32_code(np.int64(xb[i0 + k]), r[k], width, q)
+        errors += c < 0
+        out[i0 + k] = max(c, 0)
     return errors
