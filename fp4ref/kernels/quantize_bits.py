@@ -156,7 +156,7 @@ _A_MAX = 0x7F7FFFFF  # the largest finite float32 magnitude pattern
 _NEVER = 0xFFFFFFFF  # a threshold that no finite magnitude reaches
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: the ladder search calls it from many sites (one copy keeps the compile short)
 def _form_code(b, exact, k, op, a1, a2, q):
     """The code _run_scaled (exact) or _run_f32 gives the float32 with bits b (0 <= b < 2^32)."""
     if exact:
@@ -204,7 +204,7 @@ def ladder_base(q):
     return m, P, o
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rank(b, o, m, exact, k, op, a1, a2, q):
     """i where bits b take the positive code o + i (0 <= i < m), else -1."""
     i = _form_code(b, exact, k, op, a1, a2, q) - o
