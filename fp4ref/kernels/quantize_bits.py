@@ -13,7 +13,9 @@ partial tiles, raise policies and QuEST there). Per tile:
   x·2^-k is rounded once from its exact value by moving the cut by k (``encode_bits32_scaled``); for the float32
   expressions the value is computed in float32 arithmetic, which is what "float64 operation, then one rounding
   into float32" gives (see kernels/quantize.py), and its bits are encoded. The element form of each scale code
-  is computed once per call.
+  is computed once per call;
+- for 4-bit element formats, where a scale code's encoder is a step function of |x| with at most 8 steps, its
+  element codes are counted on a ladder of thresholds found from that encoder (see "Ladders" below).
 """
 import numpy as np
 from numba import njit, prange
