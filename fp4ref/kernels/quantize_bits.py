@@ -328,6 +328,21 @@ def _run_ladder(v, out, n, t, o, nx, na, nm):
         out[j] = np.uint8((((o + i) ^ (nx & mask)) + (na & mask)) & nm)
 
 
+@njit(cache=True, inline="always")
+def _table_code(m, pow2, ptab, rule, embits, zero_sub, rc):
+    """(code, ok) for a tile with finite amax bits m whose scale code is a table entry: power-of-two rules read
+    ptab by the binade the rule picks (ok on a normal amax), ratio rules take rc, the code their cross-tile
+    loop computed (ok unless a zero amax is replaced)."""
+    if pow2:
+        ex = m >> 23
+        if rule == RULE_FLOOR:
+            return ptab[ex], ex != 0
+        if rule == RULE_CEIL:
+            return ptab[ex + np.int64((m & 0x7FFFFF) != 0)], ex != 0
+        return ptab[(m + (np.int64(1) << (22 - embits))) >> 23], ex != 0
+    return rc, not (m == 0 and zero_sub == 1)
+
+
 @njit(cache=True)
 def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, lok, tl, scode):
     """The tiles of one tile row whose scale code is a table entry (power-of-two rules on a normal amax: ptab;
@@ -335,18 +350,7 @@ def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, lok, tl, scode):
     tl[tj] = -1. (Scale values are left unwritten: a coded scale's value is stab[code].)"""
     for tj in range(ms.size):
         m = ms[tj]
-        ex = m >> 23
-        if pow2:
-            if rule == RULE_FLOOR:
-                code = ptab[ex]
-            elif rule == RULE_CEIL:
-                code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
-            else:
-                code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
-            ok = ex != 0
-        else:
-            code = rcode[tj]
-            ok = not (m == 0 and zero_sub == 1)
+        code, ok = _table_code(m, pow2, ptab, rule, embits, zero_sub, rcode[tj] if not pow2 else -1)
         if ok and m < 0x7F800000 and code >= 0 and lok[code]:
             scode[tj] = code
             tl[tj] = code
@@ -372,18 +376,9 @@ def _fused_row(xb, codes, b, i, tc, ms, rcode, tl, scode, pow2, ptab, rule, embi
             else:
                 m = np.int64(_run_amax(v[c0:c0 + tc], tc))
             ms[tj] = m
-            ex = m >> 23
-            if rule == RULE_FLOOR:
-                code = ptab[ex]
-            elif rule == RULE_CEIL:
-                code = ptab[ex + np.int64((m & 0x7FFFFF) != 0)]
-            else:
-                code = ptab[(m + (np.int64(1) << (22 - embits))) >> 23]
-            ok = ex != 0
         else:
             m = ms[tj]
-            code = rcode[tj]
-            ok = not (m == 0 and zero_sub == 1)
+        code, ok = _table_code(m, pow2, ptab, rule, embits, zero_sub, rcode[tj] if not pow2 else -1)
         if ok and m < 0x7F800000 and code >= 0 and lok[code]:
             scode[tj] = code
             tl[tj] = -2
@@ -583,16 +578,10 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 if m >= 0x7F800000:
                     slow[b, ti, tj] = 1
                     continue
-                ex = m >> 23
-                if pow2 and ex != 0:
-                    if rule == RULE_FLOOR:
-                        code, v = ptab[ex], np.nan
-                    elif rule == RULE_CEIL:
-                        code, v = ptab[ex + np.int64((m & 0x7FFFFF) != 0)], np.nan
-                    else:
-                        code, v = ptab[(m + (np.int64(1) << (22 - ip[IP_EMBITS]))) >> 23], np.nan
-                elif sop >= 0 and not (m == 0 and ip[IP_ZERO_SUB] == 1):
-                    code, v = rcode[tj], np.nan
+                code, ok = _table_code(m, pow2, ptab, rule, ip[IP_EMBITS], ip[IP_ZERO_SUB],
+                                       rcode[tj] if sop >= 0 else -1)
+                if (pow2 or sop >= 0) and ok:
+                    v = np.nan
                     if code < 0:  # a raise sentinel of the scale format's policies
                         slow[b, ti, tj] = 1
                         continue
