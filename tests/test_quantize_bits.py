@@ -143,6 +143,16 @@ def test_bit_pattern_loop_equals_the_generic_loop_on_clean_gaussian_tensors(monk
     _assert_same(fp4ref.quantize(x, name), _generic(monkeypatch, lambda: fp4ref.quantize(x, name)))
 
 
+@pytest.mark.parametrize("blocks, block", [("1d", 4), ("1d", 8), ("1d", 12), ("1d", 64), ("2d", (2, 32)),
+                                           ("2d", (4, 8)), ("2d", (3, 16))])
+@pytest.mark.parametrize("name", ["ocp-mxfp4", "te-nvfp4"])
+def test_bit_pattern_loop_equals_the_generic_loop_for_other_tile_shapes(monkeypatch, name, blocks, block):
+    # the row amax has its own loops for widths 16 and 32 and a per-tile one otherwise; 2-D tiles combine rows
+    x = adversarial((48, 192), seed=3)
+    fast = fp4ref.quantize(x, name, blocks=blocks, block=block)
+    _assert_same(fast, _generic(monkeypatch, lambda: fp4ref.quantize(x, name, blocks=blocks, block=block)))
+
+
 @njit  # no cache, as _scaled_pairs
 def _ladder_vs_encoder(bits, exact, k, op, a1, a2, fp, pol):
     """Build the ladder of one tile form; where it is taken, (mismatches of the production ladder loop against
