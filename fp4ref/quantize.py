@@ -33,6 +33,8 @@ __all__ = ["QuantizedTensor", "quantize", "dequantize", "quantize_rows", "tensor
 _BF16 = np.dtype(ml_dtypes.bfloat16)
 _INPUT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16), _BF16)
 _CHUNK = 1 << 24  # elements per kernel call: bounded memory for memory-mapped inputs
+_KEEP_TILES = 1 << 24  # tile amaxes kept between the tensor-amax and quantize passes (uint32: 64 MiB at most)
+_NO_TILES = np.zeros((0, 0, 0), np.uint32)
 
 
 # --- the result ------------------------------------------------------------------------------------------------
@@ -341,21 +343,32 @@ def _row_chunks(geo: _blocks.Geometry):
             yield b, r0, min(R, r0 + rows)
 
 
-def _amax(view, geo, plan) -> tuple[float, bool]:
+def _amax(view, geo, plan, keep: bool = False) -> tuple[float, bool, dict | None]:
+    """(amax, NaN seen, tile amaxes). keep: also return, per chunk (b, r0) of float32 whole tiles, the grid of
+    the tiles' max magnitude bits, which the bits path then reuses instead of reading the amaxes again (only
+    while the grid has at most _KEEP_TILES tiles, to keep the extra memory bounded); None where not kept."""
     m, nan = 0.0, False
     simple = plan.ip[K.IP_ZERO_SUB] == 0 and plan.ip[K.IP_PAD] != K.PAD_INCLUDE
+    tr, tc = int(plan.ip[K.IP_TR]), int(plan.ip[K.IP_TC])
+    tiles = {} if keep and simple and int(np.prod(geo.grid)) <= _KEEP_TILES else None
     for b, r0, r1 in _row_chunks(geo):
         xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
         if simple and xc.dtype == np.float32:
             # the max magnitude bit pattern; NaN/Inf (above every finite pattern) go to the generic loop
-            bits = KB.max_magnitude_bits(xc.view(np.uint32).reshape(-1))
+            xb = xc.view(np.uint32)
+            if tiles is not None and xc.shape[1] % tr == 0 and xc.shape[2] % tc == 0:
+                grid = np.empty((1, xc.shape[1] // tr, xc.shape[2] // tc), np.uint32)
+                bits = KB.tile_amaxes(xb, tr, tc, grid)
+                tiles[(b, r0)] = grid
+            else:
+                bits = KB.max_magnitude_bits(xb.reshape(-1))
             if bits < 0x7F800000:
                 m = max(m, float(np.uint32(bits).view(np.float32)))
                 continue
         cm, cn = K.tensor_amax(xc, plan.ip, plan.fp)
         m = max(m, cm)
         nan = nan or cn
-    return m, nan
+    return m, nan, tiles
 
 
 def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
@@ -397,13 +410,14 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(xc, cc, sc, sv, plan) -> None:
-    """The bit-pattern loop, then the generic loop over the tiles it left (gathered, one call)."""
+def _quantize_bits(xc, cc, sc, sv, plan, tam=None) -> None:
+    """The bit-pattern loop (tam: the chunk's tile amax grid from _amax, if kept), then the generic loop over the
+    tiles it left (gathered, one call)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     KB.quantize_tiles_f32(xc, xc.view(np.uint32), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
-                          plan.spol, plan.stab)
+                          plan.spol, plan.stab, _NO_TILES if tam is None else tam)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
@@ -438,13 +452,14 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     view = geo.view_of(a)
     plan0 = resolve(rec, a.dtype, geo.tile)
     ts = _S.TensorScale(1.0, 1.0, None, None)
+    tiles = None
     if rec.tensor_scale is not None:
         if rec.global_scale is not None:
             amax = np.nan
         elif global_amax is not None:
             amax = float(global_amax)
         else:
-            m, nan = _amax(view, geo, plan0)
+            m, nan, tiles = _amax(view, geo, plan0, keep=True)
             amax = np.nan if nan else m
         ts = _S.tensor_scale(rec.tensor_scale, amax, elem=rec.elem, scale_fmt=rec.scale_fmt,
                              global_scale=rec.global_scale)
@@ -473,7 +488,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
         if not stochastic and _bits_path(plan, xc):
-            _quantize_bits(xc, cc, sc, sv, plan)
+            _quantize_bits(xc, cc, sc, sv, plan, tiles.get((b, r0)) if tiles else None)
         else:
             K.quantize_tiles(xc, cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
                              plan.stab, plan.thp, plan.thn)
@@ -541,7 +556,7 @@ def tensor_amax(x, recipe="ocp-mxfp4", axis: int = -1, **overrides) -> float:
     rec = _get_recipe(recipe, overrides)
     a = _apply_transform(_as_input(x), rec, axis)
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
-    m, nan = _amax(geo.view_of(a), geo, resolve(rec, a.dtype, geo.tile))
+    m, nan, _ = _amax(geo.view_of(a), geo, resolve(rec, a.dtype, geo.tile))
     return float("nan") if nan else m
 
 

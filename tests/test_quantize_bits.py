@@ -14,7 +14,7 @@ import importlib
 import ml_dtypes
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, prange
 
 import fp4ref
 from fp4ref import formats, recipes
@@ -213,3 +213,66 @@ def test_ladder_gives_the_tile_encoders_code_for_every_shift_and_float32_express
                 taken += bad == 0
     if fmt == "e2m1" and mode in ("nearest-even", "nearest-away", "toward-zero", "odd"):
         assert taken == 2 * (len(LADDER_KS) + len(LADDER_FORMS))  # E2M1's symmetric modes always get ladders
+
+
+# Amax bucket tables: the table code of a tile (scale code with a ladder, else -1) by two lookups on its amax bits
+# against the scalar rule it stands for, on every bucket's edges and thresholds and on random patterns here, and
+# on every 2^31 magnitude pattern in tests/exhaustive.
+BUCKET_CASES = [("ocp-mxfp4", None), ("torchao-mxfp4-ceil", None), ("torchao-mxfp4-even", None),
+                ("te-nvfp4", 1.0), ("te-nvfp4", 3.0517578e-05), ("te-nvfp4", 2.6e6), ("jax-nvfp4", 7.25)]
+
+
+def bucket_plan(name, gamax):
+    """The tables of the quantize loop for recipe name with tensor amax gamax (captured from a quantize call)."""
+    seen = []
+    orig = KB.quantize_tiles_f32
+
+    def spy(*a):
+        seen.append(a)
+        return orig(*a)
+
+    KB.quantize_tiles_f32 = spy
+    try:
+        kw = {} if gamax is None or name.startswith("paper") else {"global_amax": gamax}
+        fp4ref.quantize(np.full((1, 64), np.float32(gamax or 1.0)), name, **kw)
+    finally:
+        KB.quantize_tiles_f32 = orig
+    ip, fp, efp, epol, sfp, spol, stab = seen[-1][6:13]
+    T = list(KB.tables(ip, fp, efp, epol, sfp, spol, stab))
+    T[17], T[18] = np.float32(T[17]), np.float32(T[18])  # float32 constants come back to Python as floats
+    return ip, tuple(T)
+
+
+@njit(parallel=True)  # no cache, as _scaled_pairs
+def bucket_mismatches(ms, ip, T):
+    """(mismatches, first mismatching pattern) of the bucket lookup against _table_code/_ratio_code on ms."""
+    (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0,
+     tb1, tbt) = T
+    bad = 0
+    first = np.int64(-1)
+    for i in prange(ms.size):
+        m = np.int64(ms[i])
+        want = np.int64(-1)
+        if m < 0x7F800000:
+            c, ok = KB._table_code(m, pow2, ptab, rule, ip[KB.IP_EMBITS], ip[KB.IP_ZERO_SUB],
+                                   KB._ratio_code(m, sop, sc1, sc2, qs, ip[KB.IP_SCALE_INF]) if sop >= 0 else -1)
+            if ok and 0 <= c < lok.size and lok[c]:
+                want = c
+        if KB._bucket_code(m, tb0, tb1, tbt) != want:
+            bad += 1
+            first = m
+    return bad, first
+
+
+@pytest.mark.parametrize("name, gamax", BUCKET_CASES)
+def test_amax_bucket_tables_give_the_scalar_table_code_at_every_bucket_edge_and_threshold(name, gamax):
+    ip, T = bucket_plan(name, gamax)
+    assert T[19], "the recipe's scale codes are tabled"
+    h = np.arange(1 << 15, dtype=np.int64) << 16
+    tbt = T[22]
+    edges = np.concatenate([h, h + 1, h + 0xFFFE, h + 0xFFFF, tbt - 1, tbt, tbt + 1])
+    rnd = np.random.default_rng(5).integers(0, 1 << 31, 1 << 20)
+    ms = np.concatenate([edges[(edges >= 0) & (edges < (1 << 31))], rnd]).astype(np.uint32)
+    bad, first = bucket_mismatches(ms, ip, T)
+    assert bad == 0, f"{bad} mismatches, first at amax bits {first:#x}"
+    assert (T[20] >= 0).mean() > 0.5, "most buckets hold one ladder code"

@@ -368,17 +368,78 @@ def _table_code(m, pow2, ptab, rule, embits, zero_sub, rc):
     return rc, not (m == 0 and zero_sub == 1)
 
 
-@njit(cache=True)
-def _table_codes(ms, rcode, ptab, rule, pow2, embits, zero_sub, lok, tl, scode):
-    """The tiles of one tile row whose scale code is a table entry (power-of-two rules on a normal amax: ptab;
-    float32 ratio rules: rcode) and has a ladder: their scale code, and tl[tj] = the code. The other tiles keep
-    tl[tj] = -1. (Scale values are left unwritten: a coded scale's value is stab[code].)"""
+# Table codes by amax bits. A tile whose scale code is a table entry and has a ladder gets that code from two
+# lookups by h = m >> 16 (m: the amax bits): b1[h] if m >= bt[h] else b0[h]; -1 sends the tile to the tile loop.
+# Each code's amaxes form one interval of bit patterns (the scale quantity is a monotone function of the amax:
+# power-of-two binades, or float32 operations with positive constants, which IEEE rounding keeps monotone; the
+# scale encoder rounds onto an ordered grid), so the table is built by walking these intervals; a bucket of 2^16
+# patterns that holds more than one change of code is left to the tile loop.
+_NB = 1 << 15
+
+
+@njit(cache=True, inline="always")
+def _bucket_code(m, b0, b1, bt):
+    h = m >> 16
+    return b1[h] if m >= bt[h] else b0[h]
+
+
+@njit(cache=True, error_model="numpy")
+def _bucket_tables(m0, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code, lok, b0, b1, bt):
+    """Fill b0, b1, bt (size _NB) for finite amax bits m >= m0 (below: -1) from the table code (_table_code's
+    for power-of-two rules, _ratio_code's for ratio rules) mapped to -1 where it has no ladder."""
+    b0[:] = -1
+    b1[:] = -1
+    bt[:] = 0
+    cnt = np.zeros(_NB, np.int64)
+    p = np.int64(m0)
+    run = np.int64(1)
+    while p <= _A_MAX:
+        c = _code_of_amax(p, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code)
+        # the last pattern with code c: first where the previous interval's length puts it (binades repeat),
+        # else an exponential search and a bisection (the codes' intervals are ordered)
+        lo, step = p, np.int64(1)
+        hi = np.int64(_A_MAX) + 1
+        g = p + run
+        if g <= _A_MAX and _code_of_amax(g - 1, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code) == c \
+                and _code_of_amax(g, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code) != c:
+            lo, hi = g - 1, g
+        while hi - lo > 1 and lo + step <= _A_MAX:
+            if _code_of_amax(lo + step, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code) != c:
+                hi = lo + step
+                break
+            lo += step
+            step *= 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _code_of_amax(mid, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code) == c:
+                lo = mid
+            else:
+                hi = mid
+        v = c if 0 <= c < lok.size and lok[c] else -1
+        for h in range(p >> 16, (lo >> 16) + 1):
+            cnt[h] += 1
+            if cnt[h] == 1:
+                b0[h], b1[h], bt[h] = v, v, 0
+            elif cnt[h] == 2:
+                b1[h], bt[h] = v, p
+            else:
+                b0[h], b1[h], bt[h] = -1, -1, 0
+        run = lo + 1 - p
+        p = lo + 1
+    for h in range(_NB):
+        if (h << 16) < m0:  # a bucket reaching below m0: the tile loop
+            b0[h], b1[h], bt[h] = -1, -1, 0
+
+
+@njit(cache=True, inline="always")
+def _coded_tiles(ms, tl, scode, b0, b1, bt):
+    """tl[tj] = the ladder code of each tile of a tile row by the bucket tables (-1: left to the tile loop), also
+    written as its scale code (the tile loop overwrites the others). Branch-free."""
     for tj in range(ms.size):
         m = ms[tj]
-        code, ok = _table_code(m, pow2, ptab, rule, embits, zero_sub, rcode[tj] if not pow2 else -1)
-        if ok and m < 0x7F800000 and code >= 0 and lok[code]:
-            scode[tj] = code
-            tl[tj] = code
+        c = _bucket_code(m, b0, b1, bt)
+        tl[tj] = c
+        scode[tj] = c
 
 
 @njit(cache=True)
@@ -466,15 +527,21 @@ def _scale_f32_form(ip, fp):
     return op, c1, c2
 
 
-@njit(cache=True, error_model="numpy")
-def _ratio_codes(ms, out, op, c1, c2, qs, inf_code):
-    """Scale codes of amax bit patterns ms (finite ones; others give values the caller ignores): the quantity
-    _f32_op(amax, op, c1, c2) in float32, encoded from its bits; an infinite quantity takes inf_code when it
-    is a code (>= 0)."""
-    for t in range(ms.size):
-        q32 = _f32_op(np.float32(_f32_of_bits(ms[t])), op, c1, c2)
-        c = encode_bits32(np.int64(f32_as_u32(q32)), qs)
-        out[t] = inf_code if (q32 == np.inf and inf_code >= 0) else c
+@njit(cache=True, inline="always")
+def _ratio_code(m, op, c1, c2, qs, inf_code):
+    """Scale code of the finite amax bits m under a ratio rule in float32: the quantity _f32_op(amax, op, c1, c2)
+    in float32, encoded from its bits; an infinite quantity takes inf_code when it is a code (>= 0)."""
+    q32 = _f32_op(np.float32(_f32_of_bits(m)), op, c1, c2)
+    c = encode_bits32(np.int64(f32_as_u32(q32)), qs)
+    return inf_code if (q32 == np.inf and inf_code >= 0) else c
+
+
+@njit(cache=True)  # out of line: the table walk calls it from three sites
+def _code_of_amax(m, pow2, ptab, rule, embits, sop, c1, c2, qs, inf_code):
+    """The table code of a tile with finite amax bits m (power-of-two rules: normal m)."""
+    if pow2:
+        return _table_code(m, True, ptab, rule, embits, 0, -1)[0]
+    return _ratio_code(m, sop, c1, c2, qs, inf_code)
 
 
 @njit(cache=True, error_model="numpy")
@@ -491,16 +558,9 @@ def _element_form(code, s, ip, fp):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
-    """Quantize x (B, R, C) float32 (xb: the same memory as uint32; R, C multiples of the tile) where no special
-    case arises; set slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns
-    them through quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that
-    take a ladder (their scale has a code: its value is stab[code])."""
-    B, R, C = x.shape
-    tr = ip[IP_TR]
-    tc = ip[IP_TC]
-    ntr = R // tr
-    ntc = C // tc
+def tables(ip, fp, efp, epol, sfp, spol, stab):
+    """The per-call tables of quantize_tiles_f32: the element form and the ladder of each scale code, and the
+    amax bucket tables of the table codes (_bucket_tables)."""
     ee = ip[IP_EEXPR]
     q = bits32_params(efp, epol)
     qs = bits32_params(sfp, spol)
@@ -531,6 +591,33 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         for ex in range(1, 257):
             ptab[ex] = scale_code(2.0 ** (ex - 127), ip, fp, sfp, spol)[0]
     sop, sc1, sc2 = _scale_f32_form(ip, fp)
+    tb0 = np.empty(_NB, np.int64)
+    tb1 = np.empty(_NB, np.int64)
+    tbt = np.empty(_NB, np.int64)
+    tabled = pow2 or (sop >= 0 and sc1 > 0 and sc2 > 0)  # positive constants: a monotone quantity
+    if tabled:
+        m0 = 0x800000 if pow2 else np.int64(ip[IP_ZERO_SUB] == 1)
+        _bucket_tables(m0, pow2, ptab, rule, ip[IP_EMBITS], sop, sc1, sc2, qs, ip[IP_SCALE_INF], lok, tb0, tb1,
+                       tbt)
+    return (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled,
+            tb0, tb1, tbt)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab, tam):
+    """Quantize x (B, R, C) float32 (xb: the same memory as uint32; R, C multiples of the tile) where no special
+    case arises; set slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns
+    them through quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that
+    take a ladder (their scale has a code: its value is stab[code]). tam: the tiles' amax bits as tile_amaxes
+    gives them, or an empty array (then they are computed here)."""
+    B, R, C = x.shape
+    tr = ip[IP_TR]
+    tc = ip[IP_TC]
+    ntr = R // tr
+    ntc = C // tc
+    ee = ip[IP_EEXPR]
+    (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0, tb1,
+     tbt) = tables(ip, fp, efp, epol, sfp, spol, stab)
     # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk
     ntask = B * ntr
     nch = min(ntask, 64)
@@ -538,20 +625,21 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         ms = np.empty(ntc, np.int64)
         mr = np.empty(ntc if tr > 1 else 0, np.int64)
         tmp = np.empty(C // 4, np.uint32)
-        rcode = np.empty(ntc if sop >= 0 else 0, np.int64)
         tl = np.empty(ntc, np.int64)
         for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
             b = task // ntr
             ti = task % ntr
             r0 = ti * tr
-            # the amaxes of the task's tiles, then (ratio rules in float32) their scale codes in one branch-free
-            # loop, then the table codes of the tiles that have a ladder
-            _tiles_amax(xb, b, r0, tr, tc, ms, mr, tmp)
-            tl[:] = -1
-            if sop >= 0:
-                _ratio_codes(ms, rcode, sop, sc1, sc2, qs, ip[IP_SCALE_INF])
-            if pow2 or sop >= 0:
-                _table_codes(ms, rcode, ptab, rule, pow2, ip[IP_EMBITS], ip[IP_ZERO_SUB], lok, tl, scode[b, ti])
+            # the amaxes of the task's tiles, then the codes of the tiles whose scale code is a table entry with
+            # a ladder (branch-free); the tile loop does the others
+            if tam.shape[0] != 0:
+                ms[:] = tam[b, ti]
+            else:
+                _tiles_amax(xb, b, r0, tr, tc, ms, mr, tmp)
+            if tabled:
+                _coded_tiles(ms, tl, scode[b, ti], tb0, tb1, tbt)
+            else:
+                tl[:] = -1
             for tj in range(ntc):
                 if tl[tj] != -1:
                     continue
@@ -561,7 +649,7 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                     slow[b, ti, tj] = 1
                     continue
                 code, ok = _table_code(m, pow2, ptab, rule, ip[IP_EMBITS], ip[IP_ZERO_SUB],
-                                       rcode[tj] if sop >= 0 else -1)
+                                       _ratio_code(m, sop, sc1, sc2, qs, ip[IP_SCALE_INF]) if sop >= 0 else -1)
                 if (pow2 or sop >= 0) and ok:
                     v = np.nan
                     if code < 0:  # a raise sentinel of the scale format's policies
@@ -601,6 +689,27 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 else:
                     _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
             _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, lo32, lnx, lna, lnm)
+
+
+@njit(cache=True, parallel=True)
+def tile_amaxes(xb, tr, tc, out):
+    """out[b, ti, tj] = max of (bits & 0x7FFFFFFF) over tile (ti, tj) of xb (B, R, C) uint32 (R, C multiples of
+    the tile); returns the largest (NaN/Inf tiles compare above every finite one)."""
+    B, R, C = xb.shape
+    ntr = R // tr
+    ntask = B * ntr
+    nch = min(ntask, 64)
+    part = np.zeros(nch, np.int64)
+    for ch in prange(nch):
+        mr = np.empty(out.shape[2] if tr > 1 else 0, np.uint32)
+        tmp = np.empty(C // 4, np.uint32)
+        for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
+            b = task // ntr
+            ti = task % ntr
+            ms = out[b, ti]
+            _tiles_amax(xb, b, ti * tr, tr, tc, ms, mr, tmp)
+            part[ch] = max(part[ch], np.int64(_run_amax(ms, ms.size)))
+    return part.max()
 
 
 @njit(cache=True, parallel=True)

@@ -5,7 +5,8 @@ The same cases as test_exhaustive_float32.py (which sweeps the float64 loop, enc
 nearest-even, every mode for E2M1, FP4REF_EXHAUSTIVE=all for every format × mode; plus the policies that
 only this loop implements branch-free (negative='abs', e8m0_subnormal='up', overflow to NaN/Inf).
 The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED, and its ladders (the 4-bit
-element codes of a tile as threshold counts) for the tile forms in LADDERS.
+element codes of a tile as threshold counts) for the tile forms in LADDERS, and its amax bucket tables (a tile's
+scale code by two lookups) for every magnitude pattern in the cases of test_quantize_bits.BUCKET_CASES.
 """
 import os
 
@@ -21,6 +22,7 @@ from fp4ref.kernels.cast import bits32_params, encode_bits32
 from fp4ref.kernels import quantize_bits as KB
 from fp4ref.kernels.bits import f32_as_u32, u32_as_f32
 from fp4ref.kernels.quantize_bits import encode_bits32_scaled
+from test_quantize_bits import BUCKET_CASES, bucket_mismatches, bucket_plan  # tests/ is on the path (conftest)
 
 pytestmark = pytest.mark.exhaustive
 
@@ -143,3 +145,11 @@ def test_all_float32_inputs_e2m1_ladder_equals_the_integer_reference(neg_zero, e
     bad = _sweep_ladder(exact, np.int64(k), np.int64(op), a1, a2, t, *KB.ladder_consts(o, q32),
                         *bits_params("e2m1", "nearest-even", neg_zero=neg_zero), first)
     assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
+
+
+@pytest.mark.parametrize("name, gamax", BUCKET_CASES)
+def test_all_amax_patterns_bucket_tables_give_the_scalar_table_code(name, gamax):
+    ip, T = bucket_plan(name, gamax)
+    for lo in range(0, 1 << 31, 1 << 27):
+        bad, first = bucket_mismatches(np.arange(lo, lo + (1 << 27), dtype=np.uint32), ip, T)
+        assert bad == 0, f"{bad} mismatches, first at amax bits {first:#x}"
