@@ -151,18 +151,19 @@ def sr_encode_one(x, r, prm, variant, width, prec):
 
 
 @njit(cache=True, inline="always")
-def _loop(x, r, out, i0, m, prm, variant, width, prec):
+def _loop(x, r, out, m, prm, variant, width, prec):
     errors = 0
     for k in range(m):
         c = sr_encode_one(x[k], r[k], prm, variant, width, prec)
         errors += c < 0
-        out[i0 + k] = max(c, 0)
+        out[k] = max(c, 0)
     return errors
 
 
 @njit(cache=True)
-def span(x, r, out, i0, m, prm, variant, width, prec):
-    """out[i0:i0+m] from float64 x[:m] and int64 r[:m] (a chunk's copies); returns the number of error sentinels.
+def span(x, r, out, m, prm, variant, width, prec):
+    """out[:m] from float64 x[:m] and int64 r[:m] (a chunk's copies; out: the chunk's slice of the output, as
+    offset indexing keeps LLVM from vectorizing); returns the number of error sentinels.
 
     One loop per variant, each with the variant a constant: then the loop holds that variant's arithmetic only
     and vectorises (with a run-time variant it computes every variant). A function of its own, called once per
@@ -170,18 +171,18 @@ def span(x, r, out, i0, m, prm, variant, width, prec):
     signature keeps the compile (all seven loops) to one.
     """
     if variant == V_PTX:
-        return _loop(x, r, out, i0, m, prm, V_PTX, width, prec)
+        return _loop(x, r, out, m, prm, V_PTX, width, prec)
     if variant == V_TE:
-        return _loop(x, r, out, i0, m, prm, V_TE, width, prec)
+        return _loop(x, r, out, m, prm, V_TE, width, prec)
     if variant == V_GFLOAT:
-        return _loop(x, r, out, i0, m, prm, V_GFLOAT, width, prec)
+        return _loop(x, r, out, m, prm, V_GFLOAT, width, prec)
     if variant == V_GFLOAT_ODD:
-        return _loop(x, r, out, i0, m, prm, V_GFLOAT_ODD, width, prec)
+        return _loop(x, r, out, m, prm, V_GFLOAT_ODD, width, prec)
     if variant == V_GFLOAT_FAST:
-        return _loop(x, r, out, i0, m, prm, V_GFLOAT_FAST, width, prec)
+        return _loop(x, r, out, m, prm, V_GFLOAT_FAST, width, prec)
     if variant == V_GFLOAT_FASTEST:
-        return _loop(x, r, out, i0, m, prm, V_GFLOAT_FASTEST, width, prec)
-    return _loop(x, r, out, i0, m, prm, V_EXACT, width, prec)
+        return _loop(x, r, out, m, prm, V_GFLOAT_FASTEST, width, prec)
+    return _loop(x, r, out, m, prm, V_EXACT, width, prec)
 
 
 @njit(cache=True, parallel=True)
@@ -198,7 +199,7 @@ def encode_bits(x, r, out, fp, pol, variant, width, prec):
         for k in range(m):
             xc[k] = x[i0 + k]
             rc[k] = np.int64(r[i0 + k])
-        errors += span(xc, rc, out, i0, m, prm, variant, width, prec)
+        errors += span(xc, rc, out[i0:i0 + m], m, prm, variant, width, prec)
     return errors
 
 
@@ -223,7 +224,7 @@ def encode_words(x, w, out, fp, pol, variant, width, prec, tab):
             for g in range(G):
                 r[(j - j0) * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
                                        + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
-        errors += span(xc, r, out, j0 * G, m, prm, variant, width, prec)
+        errors += span(xc, r, out[j0 * G:j0 * G + m], m, prm, variant, width, prec)
     return errors
 
 
@@ -258,33 +259,41 @@ def encode_philox(x, xb, out, fp, pol, variant, width, prec, tab, low, k0, k1, s
             c_lo = lo + np.uint64(b)
             los[b - b0] = c_lo
             his[b - b0] = hi + (_ONE if c_lo < lo else _ZERO)
-        wd = np.empty(4 * (b1 - b0), np.int64)
+        wd = np.empty(4 * (b1 - b0), np.uint32)
         for q in range(b1 - b0):
             y0, y1, y2, y3 = philox_block(los[q] & _MASK32, los[q] >> _S32, his[q] & _MASK32, his[q] >> _S32, k0,
                                           k1)
-            wd[4 * q] = np.int64(y0)
-            wd[4 * q + 1] = np.int64(y1)
-            wd[4 * q + 2] = np.int64(y2)
-            wd[4 * q + 3] = np.int64(y3)
+            wd[4 * q] = y0
+            wd[4 * q + 1] = y1
+            wd[4 * q + 2] = y2
+            wd[4 * q + 3] = y3
         m = max(j1 - j0, 0) * G
         i0 = t * L + j0 * G
         r = np.empty(m, np.int64)
-        for j in range(j0, j1):
-            if low >= 0:
-                r[j - j0] = wd[j + lane0 - 4 * b0] & low
-                continue
-            v = wd[j + lane0 - 4 * b0]
-            for g in range(G):
-                r[(j - j0) * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
-                                       + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
+        w0 = j0 + lane0 - 4 * b0
+        if low >= 0:  # one lane (G = 1)
+            _low_bits(wd[w0:w0 + m], low, r)
+        else:
+            for j in range(j1 - j0):
+                v = np.int64(wd[w0 + j])
+                for g in range(G):
+                    r[j * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
+                                    + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
         if ptx32:
-            errors += _ptx32_span(xb, r, out, i0, m, q32, width)
+            errors += _ptx32_span(xb[i0:i0 + m], r, out[i0:i0 + m], q32, width)
         else:
             xc = np.empty(m, np.float64)
             for k in range(m):
                 xc[k] = x[i0 + k]
-            errors += span(xc, r, out, i0, m, prm, variant, width, prec)
+            errors += span(xc, r, out[i0:i0 + m], m, prm, variant, width, prec)
     return errors
+
+
+@njit(cache=True)
+def _low_bits(w, low, r):
+    """r[k] = w[k] & low (slices: see span)."""
+    for k in range(w.size):
+        r[k] = np.int64(w[k]) & low
 
 
 @njit(cache=True)
@@ -342,11 +351,11 @@ def encode_ptx_bits32(xb, r, out, fp, pol, width):
 
 
 @njit(cache=True)
-def _ptx32_span(xb, r, out, i0, m, q, width):
-    """out[i0:i0+m] = _ptx32_code of xb[i0:i0+m] with r[:m] (a chunk's integers); the number of error sentinels."""
+def _ptx32_span(xb, r, out, q, width):
+    """out[k] = _ptx32_code of xb[k] with r[k] (a chunk's slices, see span); the number of error sentinels."""
     errors = 0
-    for k in range(m):
-        c = _ptx32_code(np.int64(xb[i0 + k]), r[k], width, q)
+    for k in range(xb.size):
+        c = _ptx32_code(np.int64(xb[k]), r[k], width, q)
         errors += c < 0
-        out[i0 + k] = max(c, 0)
+        out[k] = max(c, 0)
     return errors
