@@ -430,6 +430,23 @@ def test_te_mode_is_the_documented_float32_sequence(inverse):
         assert_same_bits(yb[r], want.astype(BF16))  # ml_dtypes float32 -> bfloat16 is one RNE rounding
 
 
+@pytest.mark.parametrize("od", [np.float32, BF16])
+def test_te_mode_over_many_blocks_with_specials_is_the_sequence_block_by_block(od):
+    # several work units of side-by-side blocks, a partial last one, and NaN/Inf/-0/zero blocks
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((37, 48)) * np.exp2(rng.integers(-40, 40, (37, 48)))).astype(np.float32)
+    x[3, 5], x[7, 20], x[8, 33], x[9, :16] = np.nan, np.inf, -np.inf, -0.0
+    x[10, 16:32] = 0.0
+    x[11, 0], x[11, 1] = np.inf, -np.inf
+    s = H.sign_vector(16, seed=2)
+    y = H.hadamard(x, 16, signs=s, mode="te", out_dtype=od)
+    for r in range(x.shape[0]):
+        for b in range(3):
+            want = _te_python(x[r, 16 * b:16 * b + 16], s, False)
+            want[np.isnan(want)] = np.nan  # the model's NaN is the canonical quiet NaN, whatever x86 gives
+            assert_same_bits(y[r, 16 * b:16 * b + 16], want if od == np.float32 else want.astype(BF16))
+
+
 def test_te_mode_per_block_signs_and_axis0_match_the_sequence():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((32, 2)).astype(np.float32)

@@ -576,11 +576,54 @@ def te_block(x, off, st, B, to_bf16, o32, o16, acc):
             o32[off + j * st] = a if a == a else np.float32(np.nan)
 
 
+@njit(cache=True)
+def te_blocks(xs, B, to_bf16, o32, o16, X, A):
+    """te_block for the consecutive 16-blocks of xs (unit stride, one B) into o32/o16 (their slices): the same
+    sums in the same order, held block-minor (X, A: (16, blocks) scratch) so that every step runs across the
+    blocks, which LLVM vectorizes (block by block it does not: about 4x slower)."""
+    nb = xs.size // 16
+    for b in range(nb):
+        for i in range(16):
+            X[i, b] = xs[b * 16 + i]
+    for j in range(16):
+        for b in range(nb):
+            A[j, b] = 0.0
+    for i in range(16):
+        for j in range(16):
+            bij = B[i, j]
+            for b in range(nb):
+                A[j, b] = np.float32(A[j, b] + np.float32(X[i, b] * bij))
+    if to_bf16:
+        for b in range(nb):
+            for j in range(16):
+                a = A[j, b]
+                bits = np.int64(np.float32(a).view(np.uint32))
+                o16[b * 16 + j] = 0x7FC0 if a != a else (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    else:
+        for b in range(nb):
+            for j in range(16):
+                a = A[j, b]
+                o32[b * 16 + j] = a if a == a else np.float32(np.nan)
+
+
 @njit(cache=True, parallel=True)
 def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
     """Model of TransformerEngine's RHT16 numerics on flat float32 x (see te_block and fp4ref.hadamard)."""
     rows = pre * (m // 16)
     shared = sg.shape[0] == 1
+    if post == 1 and shared:
+        # contiguous blocks, one matrix: CHUNK blocks at a time side by side, 64 work units (scratch made once
+        # per unit); the unused output is empty
+        nu = min(64, (rows + CHUNK - 1) // CHUNK)
+        for u in prange(nu):
+            B = np.empty((16, 16), np.float32)
+            te_matrix(B, H, sg, 0, inverse)
+            X = np.empty((16, CHUNK), np.float32)
+            A = np.empty((16, CHUNK), np.float32)
+            for r0 in range(u * rows // nu, (u + 1) * rows // nu, CHUNK):
+                s0, s1 = r0 * 16, min((u + 1) * rows // nu, r0 + CHUNK) * 16
+                te_blocks(x[s0:s1], B, to_bf16, o32[s0:s1], o16[s0:s1], X, A)
+        return
     ncp = (post + CHUNK - 1) // CHUNK
     units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
     for it in prange(units):
@@ -590,8 +633,7 @@ def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
             te_matrix(B, H, sg, 0, inverse)
         if post == 1:
             for row in range(it * CHUNK, min(rows, (it + 1) * CHUNK)):
-                if not shared:
-                    te_matrix(B, H, sg, row, inverse)
+                te_matrix(B, H, sg, row, inverse)
                 te_block(x, row * 16, 1, B, to_bf16, o32, o16, acc)
         else:
             row = it // ncp
