@@ -128,6 +128,24 @@ def test_exact_on_random_normal_blocks(n, dt):
     check_exact(x, n, signs=H.sign_vector(n, seed=n))
 
 
+@pytest.mark.parametrize("per_block", [False, True])
+def test_rht16_float32_over_many_blocks_of_every_kind_matches_the_exact_reference(per_block):
+    # the hot path runs 64 blocks side by side and hands the rest to the general block: plain blocks mixed with
+    # NaN/Inf, all-zero, subnormal, wide-range blocks and blocks whose bfloat16 outputs are subnormal or zero,
+    # over several work units and a partial last run
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((150, 16)) * np.exp2(rng.integers(-12, 12, (150, 1)))).astype(np.float32)
+    x[5, 3], x[70, 0], x[71, 15], x[72] = np.nan, np.inf, -np.inf, 0.0
+    x[73] = (rng.integers(-2 ** 10, 2 ** 10, 16) * 2.0 ** -149).astype(np.float32)
+    x[74, :2] = [1e30, 1e-30]
+    x[75] = np.float32(2.0 ** -125)
+    x[76] = np.resize([2.0 ** -130, -(2.0 ** -130)], 16).astype(np.float32)
+    x[77] = -0.0
+    s = H.sign_vector(16, seed=4, blocks=150) if per_block else H.sign_vector(16, seed=4)
+    for od in (np.float32, BF16):
+        assert_same_bits(H.hadamard(x, 16, signs=s, out_dtype=od), E.transform(x, 16, signs=s, out_dtype=od))
+
+
 @pytest.mark.parametrize("n", [4, 16, 32])
 def test_exact_single_spike_and_alternating_signs(n):
     x = np.zeros((3, n), np.float32)

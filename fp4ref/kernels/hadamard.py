@@ -4,8 +4,8 @@ Arrays arrive flat, in C order of a 3-D view (pre, m, post): the transform runs 
 blocks of n = 2^k consecutive elements. Block number idx = row * post + c with row = pre_index * (m / n) +
 block_along_axis; element i of it sits at row * n * post + c + i * post. Each block is computed on its own
 (prange over chunks of blocks), so the result bits do not depend on the number of threads. Loops:
-- post == 1 (the transform axis is the last one): RHT16 forward from float32 to bfloat16/float32 has its own
-  branch-free block (rht16_block); everything else goes through exact_block.
+- post == 1 (the transform axis is the last one): RHT16 forward from float32 to bfloat16/float32 runs 64
+  blocks side by side (rht16_blocks, as exact_tile does for columns); everything else goes through exact_block.
 - post > 1: with a float32 container, n a power of 4 and a float32/bfloat16 output, exact_tile runs the
   butterfly across 64 columns at once (contiguous, vectorisable); otherwise exact_block per column.
 Rare cases in a fast block (NaN/Inf, all zeros, wide range, bfloat16 zeros or subnormals) are redone by
@@ -402,42 +402,75 @@ def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v
     return undecided
 
 
-@njit(cache=True, inline="always")
-def rht16_block(x, xb, o, off, sg, srow, v, f32out, st, n, k, inverse, p, ebits, container_p):
-    """The hot path: n = 16, forward, float32 input (xb: its bits), unit stride, float32 (f32out, a literal)
-    or bfloat16 output. A plain tier-1 block is done here without branches in its loops (LLVM vectorises
-    them); anything else (NaN/Inf, zeros only, subnormal inputs, wide range, a bfloat16 zero or subnormal
-    output) is redone by exact_block. The caller guarantees st = 1, n = 16, k = 4, not inverse,
-    container_p = 24 and (p, ebits) matching f32out; they are passed as variables so that exact_block is
-    compiled once, not once more for literal arguments."""
-    # tier-1 certificate from the float32 exponent fields: e(amax) - e(amin) <= 53 - 24 - 4 (see above)
-    emax = np.int32(0)
-    emin = np.int32(255)
+@njit(cache=True)
+def rht16_blocks(x, o, sg, r0, shared, V, O, st3, v, flags, f32out, n, k, inverse, p, ebits, container_p):
+    """The hot path: consecutive 16-blocks x (a slice, unit stride; block b is row r0 + b), forward, float32
+    input, float32 (f32out) or bfloat16 output. The blocks are held block-minor in V (16, blocks) so that the
+    checks, the butterfly and the scaling run across blocks (vectorised); loads and stores stay contiguous.
+    A block that is not a plain tier-1 block (NaN/Inf, all zero, wide range, a bfloat16 zero or subnormal
+    output) is redone by exact_block, with flags[b] its result. The caller guarantees n = 16, k = 4, not
+    inverse, container_p = 24 and (p, ebits) matching f32out; they are passed as variables so that
+    exact_block is compiled once."""
+    nb = x.size // 16
+    for b in range(nb):
+        srow = 0 if shared else r0 + b
+        for i in range(16):
+            V[i, b] = np.float64(x[b * 16 + i]) * sg[srow, i]
+    for b in range(nb):
+        st3[0, b] = 0.0      # amax
+        st3[1, b] = np.inf   # smallest nonzero |x|
+        st3[2, b] = 0.0      # NaN iff the block holds Inf or NaN
     for i in range(16):
-        b = xb[off + i]
-        e = np.int32((b >> 23) & 0xFF)
-        emax = max(emax, e)
-        emin = min(emin, e if (b & 0x7FFFFFFF) != 0 else np.int32(255))
-    if emax == 255 or emin == 0 or emax == 0 or emax - emin > 53 - 24 - 4:
-        return exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v)
-    for i in range(16):
-        v[i] = np.float64(x[off + i]) * sg[srow, i]
-    butterfly_f64(v, 16)
+        for b in range(nb):
+            xi = V[i, b]
+            a = abs(xi)
+            st3[0, b] = max(st3[0, b], a)
+            st3[1, b] = min(st3[1, b], a if a != 0.0 else np.inf)
+            st3[2, b] += xi - xi
+    h = 1
+    while h < 16:
+        for i0 in range(0, 16, 2 * h):
+            for a in range(i0, i0 + h):
+                for b in range(nb):
+                    u = V[a, b]
+                    w = V[a + h, b]
+                    V[a, b] = u + w
+                    V[a + h, b] = u - w
+        h *= 2
+    for b in range(nb):
+        ea = (np.float64(st3[0, b]).view(np.int64) >> 52) & 0x7FF
+        eb = (np.float64(st3[1, b]).view(np.int64) >> 52) & 0x7FF
+        good = st3[2, b] == st3[2, b] and st3[0, b] != 0.0 and ea - eb + 24 + k <= 53
+        st3[2, b] = 1.0 if good else 0.0
+    # the outputs block-minor into O, then to o block by block
     if f32out:
         for j in range(16):
-            o[off + j] = np.float32(v[j] * 0.25 + 0.0).view(np.uint32)  # + 0.0: an exact zero is +0
-        return 0
-    ok = True
-    for j in range(16):
-        zb = np.float64(v[j] * 0.25).view(np.int64)
-        mag = zb & 0x7FFFFFFFFFFFFFFF
-        r = mag + 0x0FFFFFFFFFFF + ((mag >> 45) & 1)
-        e = min((r >> 52) - 896, 255)
-        o[off + j] = ((zb >> 48) & 0x8000) | (e << 7) | (((r >> 45) & 0x7F) * (e < 255))
-        ok = ok & ((mag >> 52) >= 897)
-    if ok:
-        return 0
-    return exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v)
+            for b in range(nb):
+                O[j, b] = np.float32(V[j, b] * 0.25 + 0.0).view(np.uint32)  # + 0.0: an exact zero is +0
+    else:
+        # st3[1] becomes the smallest |output| * 4: a bfloat16 zero or subnormal output (|y| < 2^-126) is
+        # exact_block's (a branch here would keep the loop from vectorising)
+        for b in range(nb):
+            st3[1, b] = np.inf
+        for j in range(16):
+            for b in range(nb):
+                zb = np.float64(V[j, b] * 0.25).view(np.int64)
+                mag = zb & 0x7FFFFFFFFFFFFFFF
+                r = mag + 0x0FFFFFFFFFFF + ((mag >> 45) & 1)
+                e = min((r >> 52) - 896, 255)
+                O[j, b] = ((zb >> 48) & 0x8000) | (e << 7) | (((r >> 45) & 0x7F) * (e < 255))
+                st3[1, b] = min(st3[1, b], abs(V[j, b]))
+        for b in range(nb):
+            if st3[1, b] * 0.25 < 2.0 ** -126:
+                st3[2, b] = 0.0
+    for b in range(nb):
+        for j in range(16):
+            o[b * 16 + j] = O[j, b]
+    for b in range(nb):
+        flags[b] = 0
+        if st3[2, b] == 0.0:
+            flags[b] = exact_block(x, o, b * 16, 1, n, k, sg, 0 if shared else r0 + b, inverse, p, ebits,
+                                   container_p, v)
 
 
 @njit(cache=True)
@@ -506,24 +539,26 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
     rows = pre * (m // n)
     shared = sg.shape[0] == 1
     if post == 1:
-        xb = x.view(np.uint32)  # read only when x is float32 (the hot path)
-        hot = k == 4 and ebits == 8 and container_p == 24 and not inverse
+        if k == 4 and ebits == 8 and container_p == 24 and not inverse and (p == 8 or p == 24):
+            # 64 work units of CHUNK-block runs (scratch made once per unit)
+            nu = min(64, (rows + CHUNK - 1) // CHUNK)
+            for u in prange(nu):
+                v = np.empty(n, np.float64)
+                V = np.empty((16, CHUNK), np.float64)
+                O = np.empty((16, CHUNK), np.uint32)
+                st3 = np.empty((3, CHUNK), np.float64)
+                for r0 in range(u * rows // nu, (u + 1) * rows // nu, CHUNK):
+                    r1 = min((u + 1) * rows // nu, r0 + CHUNK)
+                    rht16_blocks(x[r0 * 16:r1 * 16], o[r0 * 16:r1 * 16], sg, r0, shared, V, O, st3, v,
+                                 flags[r0:r1], p == 24, n, k, inverse, p, ebits, container_p)
+            return
         for ch in prange((rows + CHUNK - 1) // CHUNK):
             v = np.empty(n, np.float64)
             r0 = ch * CHUNK
             r1 = min(rows, r0 + CHUNK)
-            if hot and p == 8:
-                for row in range(r0, r1):
-                    flags[row] = rht16_block(x, xb, o, row * 16, sg, 0 if shared else row, v, False, post, n, k,
-                                             inverse, p, ebits, container_p)
-            elif hot and p == 24:
-                for row in range(r0, r1):
-                    flags[row] = rht16_block(x, xb, o, row * 16, sg, 0 if shared else row, v, True, post, n, k,
-                                             inverse, p, ebits, container_p)
-            else:
-                for row in range(r0, r1):
-                    flags[row] = exact_block(x, o, row * n, post, n, k, sg, 0 if shared else row, inverse, p, ebits,
-                                             container_p, v)
+            for row in range(r0, r1):
+                flags[row] = exact_block(x, o, row * n, post, n, k, sg, 0 if shared else row, inverse, p, ebits,
+                                         container_p, v)
     else:
         ncp = (post + CHUNK - 1) // CHUNK
         tiled = container_p == 24 and (k & 1) == 0 and ebits == 8 and (p == 8 or p == 24)
