@@ -6,9 +6,10 @@ operand that is zero or infinite, or an exact denominator that is not a power of
 partial tiles, raise policies and QuEST there). Per tile:
 - amax as an integer max of ``bits & 0x7FFFFFFF`` (IEEE order of magnitudes; NaN/Inf compare above every
   finite value, so the same max flags the tiles to leave);
-- the scale code: power-of-two rules look it up by the binade the rule picks (a table of ``scale_code`` of
-  each power of two); ratio rules with float32 expressions compute the quantity in float32 and encode its bits
-  with ``encode_bits32``; the rest call ``scale_quantity``;
+- the scale code: power-of-two rules by the binade the rule picks (a table of ``scale_code`` of each power of
+  two), ratio rules with float32 expressions from the quantity in float32 encoded with ``encode_bits32``; both
+  are read, for tiles whose code has a ladder, from amax bucket tables (see "Table codes by amax bits"); the
+  rest call ``scale_quantity``;
 - element codes from the float32 bit fields: for the exact expression with a power-of-two denominator 2^k,
   x·2^-k is rounded once from its exact value by moving the cut by k (``encode_bits32_scaled``); for the float32
   expressions the value is computed in float32 arithmetic, which is what "float64 operation, then one rounding
