@@ -403,6 +403,39 @@ def exact_block(x, o, off, st, n, k, sg, srow, inverse, p, ebits, container_p, v
 
 
 @njit(cache=True)
+def tier1_columns(V, st3, n, k, W):
+    """In place on V (n elements by W columns, one block per column): the Sylvester butterfly across columns
+    (vectorises); st3[2, c] = 1.0 where column c is a plain tier-1 block (finite, not all zero, exponent range
+    certified exact: see the module docstring), else 0.0. st3: (3, >= W) scratch."""
+    for c in range(W):
+        st3[0, c] = 0.0      # amax
+        st3[1, c] = np.inf   # smallest nonzero |x|
+        st3[2, c] = 0.0      # NaN iff the column holds Inf or NaN
+    for i in range(n):
+        for c in range(W):
+            xi = V[i, c]
+            a = abs(xi)
+            st3[0, c] = max(st3[0, c], a)
+            st3[1, c] = min(st3[1, c], a if a != 0.0 else np.inf)
+            st3[2, c] += xi - xi
+    h = 1
+    while h < n:
+        for i0 in range(0, n, 2 * h):
+            for a in range(i0, i0 + h):
+                for c in range(W):
+                    u = V[a, c]
+                    w = V[a + h, c]
+                    V[a, c] = u + w
+                    V[a + h, c] = u - w
+        h *= 2
+    for c in range(W):
+        ea = (np.float64(st3[0, c]).view(np.int64) >> 52) & 0x7FF
+        eb = (np.float64(st3[1, c]).view(np.int64) >> 52) & 0x7FF
+        good = st3[2, c] == st3[2, c] and st3[0, c] != 0.0 and ea - eb + 24 + k <= 53
+        st3[2, c] = 1.0 if good else 0.0
+
+
+@njit(cache=True)
 def rht16_blocks(x, o, sg, r0, shared, V, O, st3, v, flags, f32out, n, k, inverse, p, ebits, container_p):
     """The hot path: consecutive 16-blocks x (a slice, unit stride; block b is row r0 + b), forward, float32
     input, float32 (f32out) or bfloat16 output. The blocks are held block-minor in V (16, blocks) so that the
@@ -416,32 +449,7 @@ def rht16_blocks(x, o, sg, r0, shared, V, O, st3, v, flags, f32out, n, k, invers
         srow = 0 if shared else r0 + b
         for i in range(16):
             V[i, b] = np.float64(x[b * 16 + i]) * sg[srow, i]
-    for b in range(nb):
-        st3[0, b] = 0.0      # amax
-        st3[1, b] = np.inf   # smallest nonzero |x|
-        st3[2, b] = 0.0      # NaN iff the block holds Inf or NaN
-    for i in range(16):
-        for b in range(nb):
-            xi = V[i, b]
-            a = abs(xi)
-            st3[0, b] = max(st3[0, b], a)
-            st3[1, b] = min(st3[1, b], a if a != 0.0 else np.inf)
-            st3[2, b] += xi - xi
-    h = 1
-    while h < 16:
-        for i0 in range(0, 16, 2 * h):
-            for a in range(i0, i0 + h):
-                for b in range(nb):
-                    u = V[a, b]
-                    w = V[a + h, b]
-                    V[a, b] = u + w
-                    V[a + h, b] = u - w
-        h *= 2
-    for b in range(nb):
-        ea = (np.float64(st3[0, b]).view(np.int64) >> 52) & 0x7FF
-        eb = (np.float64(st3[1, b]).view(np.int64) >> 52) & 0x7FF
-        good = st3[2, b] == st3[2, b] and st3[0, b] != 0.0 and ea - eb + 24 + k <= 53
-        st3[2, b] = 1.0 if good else 0.0
+    tier1_columns(V, st3, 16, k, nb)
     # the outputs block-minor into O, then to o block by block
     if f32out:
         for j in range(16):
@@ -480,35 +488,12 @@ def exact_tile(x, o, base, post, c0, W, n, k, sg, shared, row, inverse, p, ebits
     Only for float32 containers, n a power of 4 and float32/bfloat16 outputs; a column that is not a plain
     tier-1 block (NaN/Inf, all zero, wide range, a bfloat16 zero or subnormal output) is redone by
     exact_block."""
-    for c in range(W):
-        st3[0, c] = 0.0      # amax
-        st3[1, c] = np.inf   # smallest nonzero |x|
-        st3[2, c] = 0.0      # NaN iff the column holds Inf or NaN
     for i in range(n):
         si = 1.0 if inverse else sg[0, i]
         for c in range(W):
             s = si if shared or inverse else sg[row * post + c0 + c, i]
-            xi = np.float64(x[base + i * post + c0 + c]) * s
-            V[i, c] = xi
-            a = abs(xi)
-            st3[0, c] = max(st3[0, c], a)
-            st3[1, c] = min(st3[1, c], a if a != 0.0 else np.inf)
-            st3[2, c] += xi - xi
-    h = 1
-    while h < n:
-        for i0 in range(0, n, 2 * h):
-            for a in range(i0, i0 + h):
-                for c in range(W):
-                    u = V[a, c]
-                    w = V[a + h, c]
-                    V[a, c] = u + w
-                    V[a + h, c] = u - w
-        h *= 2
-    for c in range(W):
-        ea = (np.float64(st3[0, c]).view(np.int64) >> 52) & 0x7FF
-        eb = (np.float64(st3[1, c]).view(np.int64) >> 52) & 0x7FF
-        good = st3[2, c] == st3[2, c] and st3[0, c] != 0.0 and ea - eb + 24 + k <= 53
-        st3[2, c] = 1.0 if good else 0.0
+            V[i, c] = np.float64(x[base + i * post + c0 + c]) * s
+    tier1_columns(V, st3, n, k, W)
     scale = math.ldexp(1.0, -(k // 2))
     for j in range(n):
         sj = scale * (sg[0, j] if inverse else 1.0)
