@@ -460,7 +460,8 @@ def test_te_mode_over_many_blocks_with_specials_is_the_sequence_block_by_block(o
     y = H.hadamard(x, 16, signs=s, mode="te", out_dtype=od)
     for r in range(x.shape[0]):
         for b in range(3):
-            want = _te_python(x[r, 16 * b:16 * b + 16], s, False)
+            with np.errstate(invalid="ignore"):  # Inf - Inf in the reference's own float32 sums
+                want = _te_python(x[r, 16 * b:16 * b + 16], s, False)
             want[np.isnan(want)] = np.nan  # the model's NaN is the canonical quiet NaN, whatever x86 gives
             assert_same_bits(y[r, 16 * b:16 * b + 16], want if od == np.float32 else want.astype(BF16))
 
