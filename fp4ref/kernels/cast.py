@@ -226,6 +226,17 @@ def encode_bits32(b, q):
     mag = max(base + n, 0)  # E8M0 below 2^-127 with n = 0: code 0 (no zero to round to)
     if e8m0_sub != 0 and ex == 0 and man > 0x400000:
         mag = 1  # (2^-127, 2^-126) → 2^-126, the vendors' E8M0 cast of float32 subnormals
+    return finish_bits32(mag, neg, sgn, ex, man, q)
+
+
+@njit(cache=True, inline="always")
+def finish_bits32(mag, neg, sgn, ex, man, q):
+    """The code of a float32 (sign bit sgn, exponent and mantissa fields ex, man) from its rounded magnitude code
+    mag: overflow policy, sign mapping (neg: the sign the code takes, 0 under negative='abs'), then Inf,
+    unsigned negatives, zeros and NaN by their own codes. Shared by encode_bits32 and stochastic-ptx's bit-field
+    loop (kernels/stochastic.py)."""
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
     if mag > (lim_neg if neg != 0 else lim_pos):
         mag = ovf_neg if neg != 0 else ovf_pos
     c = (((mag ^ nx) + na) & nm) if neg != 0 else mag

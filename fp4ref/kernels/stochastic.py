@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_as_u64, u64_as_f64
-from .cast import bits32_params
+from .cast import bits32_params, finish_bits32
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
                    P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF)
@@ -323,18 +323,7 @@ def _ptx32_code(b, rr, width, q):
     cut = min(ec - mb + 150 - max(ex, 1), 24 + width)
     inc = (rr << max(cut - width, 0)) >> max(width - cut, 0)
     mag = max(((ec + bias - 1) << mb) + ((sig + inc) >> cut), 0)
-    if mag > (lim_neg if sgn != 0 else lim_pos):
-        mag = ovf_neg if sgn != 0 else ovf_pos
-    c = (((mag ^ nx) + na) & nm) if sgn != 0 else mag
-    if ex == 255 and man == 0:
-        c = inf_neg if sgn != 0 else inf_pos
-    if unsigned != 0 and sgn != 0:
-        c = neg_code
-    if ex == 0 and man == 0:
-        c = z_neg if sgn != 0 else z_pos
-    if ex == 255 and man != 0:
-        c = nan_neg if sgn != 0 else nan_pos
-    return c
+    return finish_bits32(mag, sgn, sgn, ex, man, q)  # the caller excludes negative='abs': the code's sign is x's
 
 
 @njit(cache=True, parallel=True)
