@@ -19,6 +19,7 @@ class CastError(ValueError):
 _ML_FLOATS = {np.dtype(t) for t in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2,
                                     ml_dtypes.float8_e8m0fnu, ml_dtypes.float4_e2m1fn, ml_dtypes.float6_e2m3fn,
                                     ml_dtypes.float6_e3m2fn)}
+_BF16 = np.dtype(ml_dtypes.bfloat16)
 ALLOWED_INPUT = "float64, float32, float16, bfloat16 (ml_dtypes) or an ml_dtypes float8/float6/float4 type"
 
 
@@ -33,11 +34,22 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     raise TypeError(f"{name} has dtype {dt}; allowed: {ALLOWED_INPUT}")
 
 
+def as_float32(a: np.ndarray) -> np.ndarray:
+    """a as a C-contiguous float32 array of the same shape and exact values (a: float32, float16, bfloat16 or
+    an ml_dtypes float8/6/4 type). float16/bfloat16 widen in a parallel kernel (kernels/cast.py widen16)."""
+    if a.dtype == np.float32:
+        return np.ascontiguousarray(a)
+    if a.dtype == np.float16 or a.dtype == _BF16:
+        u = np.ascontiguousarray(a).view(np.uint16)
+        out = np.empty(a.shape, np.uint32)
+        K.widen16(u.reshape(-1), out.reshape(-1), a.dtype == _BF16)
+        return out.view(np.float32)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def _kernel_input(a: np.ndarray) -> np.ndarray:
     """A flat float32/float64 array with the same exact values (float16/bfloat16/float8 widen exactly)."""
-    if a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float32)
-    return np.ascontiguousarray(a).reshape(-1)
+    return (np.ascontiguousarray(a) if a.dtype == np.float64 else as_float32(a)).reshape(-1)
 
 
 def _nan_codes(fmt: Format, policy: str) -> tuple[int, int]:

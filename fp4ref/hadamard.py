@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from .cast import as_float32
 from .kernels import hadamard as K
 from .random import philox4x32_10_many
 
@@ -221,14 +222,14 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
                             "or float32, got float64")
         if dt == np.float16:
             raise ValueError("mode='te' gives bfloat16 (TE's output) or float32 (NVTE_USE_FAST_MATH), not float16")
-        xf = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+        xf = as_float32(a).reshape(-1)
         to_bf16 = dt == _BF16
         o32 = np.empty(0 if to_bf16 else xf.size, np.float32)
         o16 = np.empty(xf.size if to_bf16 else 0, np.uint16)
         K.transform_te(xf, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
         return (o16.view(_BF16) if to_bf16 else o32).reshape(a.shape)
     container = np.float64 if a.dtype == np.float64 else np.float32
-    xf = np.ascontiguousarray(a, dtype=container).reshape(-1)
+    xf = (np.ascontiguousarray(a) if container == np.float64 else as_float32(a)).reshape(-1)
     out = np.empty(xf.size, udt)
     flags = np.zeros(pre * (m // n) * post, np.uint8)
     container_p = 53 if container == np.float64 else 24
@@ -307,7 +308,7 @@ def accumulation_tolerance(x, size, axis=-1, signs=None, inverse=False, out_dtyp
     if not 0.0 < u <= 2.0 ** -8:
         raise ValueError(f"unit_roundoff must be in (0, 2**-8], got {unit_roundoff!r}")
     k = n.bit_length() - 1
-    xf = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    xf = as_float32(a).reshape(-1)
     est = np.empty(xf.size, np.float64)
     nblocks = pre * (m // n) * post
     asum = np.empty(nblocks, np.float64)

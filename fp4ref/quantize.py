@@ -324,13 +324,18 @@ def _as_input(x) -> np.ndarray:
     return a
 
 
+def _bits_input(v: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(bit patterns, bf16) of a float32/float16/bfloat16 (b, r, C) slice for the bit-pattern kernels, which widen
+    16-bit floats a tile row at a time (contiguous; a copy only where the slice is not)."""
+    c = np.ascontiguousarray(v)
+    return (c.view(np.uint32), False) if c.dtype == np.float32 else (c.view(np.uint16), c.dtype == _BF16)
+
+
 def _kernel_chunk(v: np.ndarray) -> np.ndarray:
     """A contiguous float32/float64 copy-or-view of a (b, r, C) slice (narrow floats widen exactly)."""
     if v.dtype == np.float64:
         return np.ascontiguousarray(v)
-    if v.dtype == np.float32:
-        return np.ascontiguousarray(v)
-    return v.astype(np.float32)
+    return _cast.as_float32(v)
 
 
 def _row_chunks(geo: _blocks.Geometry):
@@ -352,19 +357,21 @@ def _amax(view, geo, plan, keep: bool = False) -> tuple[float, bool, dict | None
     tr, tc = int(plan.ip[K.IP_TR]), int(plan.ip[K.IP_TC])
     tiles = {} if keep and simple and int(np.prod(geo.grid)) <= _KEEP_TILES else None
     for b, r0, r1 in _row_chunks(geo):
-        xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
-        if simple and xc.dtype == np.float32:
+        v = view[b:b + 1, r0:r1, :]
+        xc = None
+        if simple and v.dtype != np.float64:
             # the max magnitude bit pattern; NaN/Inf (above every finite pattern) go to the generic loop
-            xb = xc.view(np.uint32)
-            if tiles is not None and xc.shape[1] % tr == 0 and xc.shape[2] % tc == 0:
-                grid = np.empty((1, xc.shape[1] // tr, xc.shape[2] // tc), np.uint32)
-                bits = KB.tile_amaxes(xb, tr, tc, grid)
+            if tiles is not None and v.shape[1] % tr == 0 and v.shape[2] % tc == 0:
+                grid = np.empty((1, v.shape[1] // tr, v.shape[2] // tc), np.uint32)
+                bits = KB.tile_amaxes(*_bits_input(v), tr, tc, grid)
                 tiles[(b, r0)] = grid
             else:
-                bits = KB.max_magnitude_bits(xb.reshape(-1))
+                xc = _kernel_chunk(v)
+                bits = KB.max_magnitude_bits(xc.view(np.uint32).reshape(-1))
             if bits < 0x7F800000:
                 m = max(m, float(np.uint32(bits).view(np.float32)))
                 continue
+        xc = _kernel_chunk(v) if xc is None else xc
         cm, cn = K.tensor_amax(xc, plan.ip, plan.fp)
         m = max(m, cm)
         nan = nan or cn
@@ -392,7 +399,7 @@ def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
 def _bits_path(plan, xc: np.ndarray) -> bool:
     """Whether the float32 bit-pattern loop (kernels/quantize_bits.py) applies to this chunk."""
     ip = plan.ip
-    if xc.dtype != np.float32 or ip[K.IP_RULE] == K.RULE_QUEST or plan.epol[P_E8M0_SUB] != 0 \
+    if xc.dtype == np.float64 or ip[K.IP_RULE] == K.RULE_QUEST or plan.epol[P_E8M0_SUB] != 0 \
             or ip[K.IP_ZERO_CODE] >= 0 or not _no_raise_codes(plan):
         return False
     _, R, C = xc.shape
@@ -410,20 +417,20 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(xc, cc, sc, sv, plan, tam=None) -> None:
-    """The bit-pattern loop (tam: the chunk's tile amax grid from _amax, if kept), then the generic loop over the
-    tiles it left (gathered, one call)."""
+def _quantize_bits(v, cc, sc, sv, plan, tam=None) -> None:
+    """The bit-pattern loop on the float32/float16/bfloat16 chunk v (tam: its tile amax grid from _amax, if
+    kept), then the generic loop over the tiles it left (gathered, one call)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
-    KB.quantize_tiles_f32(xc, xc.view(np.uint32), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
+    KB.quantize_tiles_f32(*_bits_input(v), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
                           plan.spol, plan.stab, _NO_TILES if tam is None else tam)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
     rows = (ti * tr)[:, None, None] + np.arange(tr)[None, :, None]
     cols = (tj * tc)[:, None, None] + np.arange(tc)[None, None, :]
-    xs = np.ascontiguousarray(xc[0][rows, cols]).reshape(1, ti.size * tr, tc)
+    xs = _kernel_chunk(v[0][rows, cols]).reshape(1, ti.size * tr, tc)
     cs = np.empty(xs.shape, np.uint8)
     scs = np.empty((1, ti.size, 1), np.int16)
     svs = np.empty((1, ti.size, 1), np.float64)
@@ -482,16 +489,16 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     tr = geo.tile[0]
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views
-        xc = _kernel_chunk(view[b:b + 1, r0:r1, :])
+        v = view[b:b + 1, r0:r1, :]
         cc = codes[b:b + 1, r0:r1]
-        vc = np.empty(xc.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
+        vc = np.empty(v.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
-        if not stochastic and _bits_path(plan, xc):
-            _quantize_bits(xc, cc, sc, sv, plan, tiles.get((b, r0)) if tiles else None)
+        if not stochastic and _bits_path(plan, v):
+            _quantize_bits(v, cc, sc, sv, plan, tiles.get((b, r0)) if tiles else None)
         else:
-            K.quantize_tiles(xc, cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
-                             plan.stab, plan.thp, plan.thn)
+            K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,
+                             plan.spol, plan.stab, plan.thp, plan.thn)
         if sr_chunks:
             lo, hi = (b * R + r0) * C, (b * R + r1) * C
             try:

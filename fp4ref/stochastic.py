@@ -70,7 +70,7 @@ import ml_dtypes
 import numpy as np
 
 from . import formats as _formats
-from .cast import CastError, as_float_array, cast_params
+from .cast import CastError, as_float32, as_float_array, cast_params
 from .kernels import cast as _KC
 from .kernels import stochastic as K
 
@@ -342,8 +342,7 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
     v, prec = VARIANTS[variant]
     m = None if lanes is None else lane_map(lanes)
     width = _width(variant, f, rbits_width, m, ml_dtypes.finfo(a.dtype).nmant + 1)
-    flat = a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
-    flat = np.ascontiguousarray(flat).reshape(-1)
+    flat = (np.ascontiguousarray(a) if a.dtype == np.float64 else as_float32(a)).reshape(-1)
     if variant == "stochastic-te" and flat.dtype == np.float64:
         with np.errstate(over="ignore"):
             narrowed = flat.astype(np.float32).astype(np.float64)

@@ -44,6 +44,13 @@ def test_every_16bit_input_matches_integer_reference_in_every_mode(fmt, dtype):
             assert bad.size == 0, (mode, ovf, x[bad[:5]], a[bad[:5]], b[bad[:5]])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16], ids=["float16", "bfloat16"])
+def test_widening_kernel_gives_the_float32_bits_of_numpy_astype_for_every_16bit_pattern(dtype):
+    # the float32 loops widen float16/bfloat16 with their own kernel (NaN payloads and signs included)
+    x = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+    np.testing.assert_array_equal(fp4ref.cast.as_float32(x).view(np.uint32), x.astype(np.float32).view(np.uint32))
+
+
 # --- the integer reference against exact rational arithmetic --------------------------------------------------
 
 def _targeted(fmt):

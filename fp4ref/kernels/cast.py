@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f64_as_u64, u64_as_f64
+from .bits import f32_as_u32, f64_as_u64, u64_as_f64
 
 # fp: format description (int64 array), built by fp4ref.cast.cast_params
 F_KIND, F_BITS, F_MBITS, F_BIAS, F_EMIN, F_SIGNED, F_HAS_ZERO, F_MAX_CODE, F_SIGN_BIT, F_FRAC_BITS, \
@@ -263,3 +263,40 @@ def encode_array_f32(xb, out, fp, pol):
             c = 0
         out[i] = c
     return errors
+
+
+# Exact widening of 16-bit floats to float32 bit patterns for the float32 loops, in parallel and vectorized
+# (NumPy's and ml_dtypes' astype measured 5-20x slower here). bfloat16 is the upper half of a float32; a float16
+# is rebiased by 112 (= 127 - 15), its subnormals normalized by an exact float32 product, and Inf/NaN keep
+# their payload bits as the F16C instruction (and NumPy) do.
+@njit(cache=True, inline="always")
+def widen_bf16(u, out):
+    for j in range(u.size):
+        out[j] = np.uint32(u[j]) << np.uint32(16)
+
+
+@njit(cache=True, inline="always")
+def widen_f16(u, out):
+    for j in range(u.size):
+        h = np.uint32(u[j])
+        a = h & np.uint32(0x7FFF)
+        normal = (a << np.uint32(13)) + np.uint32(0x38000000)
+        sub = f32_as_u32(np.float32(a) * np.float32(2.0 ** -24))
+        special = (a << np.uint32(13)) | np.uint32(0x7F800000)
+        r = special if a >= np.uint32(0x7C00) else (normal if a >= np.uint32(0x400) else sub)
+        out[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | r
+
+
+@njit(cache=True, parallel=True)
+def widen16(u, out, bf16):
+    """out (uint32) = the float32 bit patterns of the flat 16-bit float patterns u (uint16): bfloat16 if bf16,
+    else float16. Each of 64 chunks is one slice, which is what lets LLVM vectorize the loop."""
+    n = u.size
+    step = (n + 63) // 64
+    for c in prange(64):
+        lo = min(c * step, n)
+        hi = min(lo + step, n)
+        if bf16:
+            widen_bf16(u[lo:hi], out[lo:hi])
+        else:
+            widen_f16(u[lo:hi], out[lo:hi])

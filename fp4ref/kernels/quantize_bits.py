@@ -19,10 +19,11 @@ partial tiles, raise policies and QuEST there). Per tile:
   element codes are counted on a ladder of thresholds found from that encoder (see "Ladders" below).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64
-from .cast import bits32_params, encode_bits32, encode_one
+from .cast import bits32_params, encode_bits32, encode_one, widen_bf16, widen_f16
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
                        IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
@@ -115,12 +116,34 @@ def _row_amax(v, ms, tc, tmp):
                         max(max(tmp[8 * t + 4], tmp[8 * t + 5]), max(tmp[8 * t + 6], tmp[8 * t + 7])))
 
 
+def tile_row(xin, b, r0, tr, w, bf16):
+    """Rows r0 .. r0+tr-1 of xin[b] (B, R, C) as float32 bit patterns (uint32, C contiguous): a view of uint32
+    input, or 16-bit float input (uint16: bfloat16 if bf16, else float16) widened into w (tr, C). Jitted code
+    only: a tile row widened in cache costs no memory traffic, unlike widening the whole input first."""
+    raise NotImplementedError("tile_row is compiled into jitted callers only")
+
+
+@overload(tile_row, inline="always")
+def _tile_row_impl(xin, b, r0, tr, w, bf16):
+    if xin.dtype == types.uint32:
+        return lambda xin, b, r0, tr, w, bf16: xin[b, r0:r0 + tr]
+
+    def widen(xin, b, r0, tr, w, bf16):
+        for i in range(tr):
+            if bf16:
+                widen_bf16(xin[b, r0 + i], w[i])
+            else:
+                widen_f16(xin[b, r0 + i], w[i])
+        return w
+    return widen
+
+
 @njit(cache=True, inline="always")
-def _tiles_amax(xb, b, r0, tr, tc, ms, mr, tmp):
-    """ms[tj] = max of |bits| over the tiles of the tile row at r0 (mr, tmp: scratch)."""
-    _row_amax(xb[b, r0], ms, tc, tmp)
-    for i in range(r0 + 1, r0 + tr):
-        _row_amax(xb[b, i], mr, tc, tmp)
+def _tiles_amax(rows, tc, ms, mr, tmp):
+    """ms[tj] = max of |bits| over the tiles of a tile row (rows: its rows' bit patterns; mr, tmp: scratch)."""
+    _row_amax(rows[0], ms, tc, tmp)
+    for i in range(1, rows.shape[0]):
+        _row_amax(rows[i], mr, tc, tmp)
         for tj in range(ms.size):
             ms[tj] = max(ms[tj], mr[tj])
 
@@ -132,33 +155,30 @@ def _run_scaled(v, out, n, k, q):
 
 
 @njit(cache=True, inline="always")
-def _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q):
-    for i in range(r0, r0 + tr):
-        v = xb[b, i, c0:c0 + tc]
-        out = codes[b, i, c0:c0 + tc]
-        _run_scaled(v, out, tc, k, q)
+def _tile_scaled(rows, crow, c0, tc, k, q):
+    for i in range(rows.shape[0]):
+        _run_scaled(rows[i, c0:c0 + tc], crow[i, c0:c0 + tc], tc, k, q)
 
 
 @njit(cache=True, inline="always")
 def _run_f32(v, out, n, op, a1, a2, q):
-    """Encode the bits of _f32_op(x, op, a1, a2) for each x of the run (the op test hoisted out of the loop)."""
+    """Encode the bits of _f32_op(x, op, a1, a2) for the float32 x of each bit pattern of the run (the op test
+    hoisted out of the loop)."""
     if op == 0:
         for j in range(n):
-            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 0, a1, a2))), q)
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 0, a1, a2))), q)
     elif op == 1:
         for j in range(n):
-            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 1, a1, a2))), q)
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 1, a1, a2))), q)
     else:
         for j in range(n):
-            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(v[j], 2, a1, a2))), q)
+            out[j] = encode_bits32(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 2, a1, a2))), q)
 
 
 @njit(cache=True, inline="always")
-def _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q):
-    for i in range(r0, r0 + tr):
-        v = x[b, i, c0:c0 + tc]
-        out = codes[b, i, c0:c0 + tc]
-        _run_f32(v, out, tc, op, a1, a2, q)
+def _tile_f32(rows, crow, c0, tc, op, a1, a2, q):
+    for i in range(rows.shape[0]):
+        _run_f32(rows[i, c0:c0 + tc], crow[i, c0:c0 + tc], tc, op, a1, a2, q)
 
 
 # Ladders. For a format with at most LADDER + 1 codes on each side (E2M1: 8), the element code of a tile is a
@@ -444,16 +464,16 @@ def _coded_tiles(ms, tl, scode, b0, b1, bt):
 
 
 @njit(cache=True)
-def _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, o, nx, na, nm):
+def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm):
     """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders.
     A function of its own: inside the tile loop the per-tile scalar work around it measured more than the
     elements."""
-    for i in range(r0, r0 + tr):
+    for i in range(rows.shape[0]):
         for tj in range(tl.size):
             if tl[tj] >= 0:
                 c0 = tj * tc
-                v = xb[b, i, c0:c0 + tc]
-                out = codes[b, i, c0:c0 + tc]
+                v = rows[i, c0:c0 + tc]
+                out = crow[i, c0:c0 + tc]
                 t = lad[tl[tj]]
                 if tc == 32:
                     _run_ladder(v, out, 32, t, o, nx, na, nm)
@@ -605,13 +625,14 @@ def tables(ip, fp, efp, epol, sfp, spol, stab):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab, tam):
-    """Quantize x (B, R, C) float32 (xb: the same memory as uint32; R, C multiples of the tile) where no special
-    case arises; set slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns
-    them through quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that
-    take a ladder (their scale has a code: its value is stab[code]). tam: the tiles' amax bits as tile_amaxes
-    gives them, or an empty array (then they are computed here)."""
-    B, R, C = x.shape
+def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab, tam):
+    """Quantize the (B, R, C) floats whose bit patterns are xin (uint32: float32; uint16: bfloat16 if bf16, else
+    float16, widened a tile row at a time; R, C multiples of the tile) where no special case arises; set
+    slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns them through
+    quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that take a ladder
+    (their scale has a code: its value is stab[code]). tam: the tiles' amax bits as tile_amaxes gives them, or
+    an empty array (then they are computed here)."""
+    B, R, C = xin.shape
     tr = ip[IP_TR]
     tc = ip[IP_TC]
     ntr = R // tr
@@ -627,16 +648,19 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
         mr = np.empty(ntc if tr > 1 else 0, np.int64)
         tmp = np.empty(C // 4, np.uint32)
         tl = np.empty(ntc, np.int64)
+        w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
         for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
             b = task // ntr
             ti = task % ntr
             r0 = ti * tr
+            rows = tile_row(xin, b, r0, tr, w, bf16)
+            crow = codes[b, r0:r0 + tr]
             # the amaxes of the task's tiles, then the codes of the tiles whose scale code is a table entry with
             # a ladder (branch-free); the tile loop does the others
             if tam.shape[0] != 0:
                 ms[:] = tam[b, ti]
             else:
-                _tiles_amax(xb, b, r0, tr, tc, ms, mr, tmp)
+                _tiles_amax(rows, tc, ms, mr, tmp)
             if tabled:
                 _coded_tiles(ms, tl, scode[b, ti], tb0, tb1, tbt)
             else:
@@ -686,17 +710,18 @@ def quantize_tiles_f32(x, xb, codes, scode, sval, slow, ip, fp, efp, epol, sfp, 
                 if not ok:
                     slow[b, ti, tj] = 1
                 elif ee == EE_EXACT:
-                    _tile_scaled(xb, codes, b, r0, tr, c0, tc, k, q)
+                    _tile_scaled(rows, crow, c0, tc, k, q)
                 else:
-                    _tile_f32(x, codes, b, r0, tr, c0, tc, op, a1, a2, q)
-            _ladder_rows(xb, codes, b, r0, tr, tc, tl, lad, lo32, lnx, lna, lnm)
+                    _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
+            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm)
 
 
 @njit(cache=True, parallel=True)
-def tile_amaxes(xb, tr, tc, out):
-    """out[b, ti, tj] = max of (bits & 0x7FFFFFFF) over tile (ti, tj) of xb (B, R, C) uint32 (R, C multiples of
-    the tile); returns the largest (NaN/Inf tiles compare above every finite one)."""
-    B, R, C = xb.shape
+def tile_amaxes(xin, bf16, tr, tc, out):
+    """out[b, ti, tj] = max of (bits & 0x7FFFFFFF) over tile (ti, tj) of the float32 bit patterns of xin (B, R, C),
+    as quantize_tiles_f32 reads it (R, C multiples of the tile); returns the largest (NaN/Inf tiles compare
+    above every finite one)."""
+    B, R, C = xin.shape
     ntr = R // tr
     ntask = B * ntr
     nch = min(ntask, 64)
@@ -704,11 +729,12 @@ def tile_amaxes(xb, tr, tc, out):
     for ch in prange(nch):
         mr = np.empty(out.shape[2] if tr > 1 else 0, np.uint32)
         tmp = np.empty(C // 4, np.uint32)
+        w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
         for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
             b = task // ntr
             ti = task % ntr
             ms = out[b, ti]
-            _tiles_amax(xb, b, ti * tr, tr, tc, ms, mr, tmp)
+            _tiles_amax(tile_row(xin, b, ti * tr, tr, w, bf16), tc, ms, mr, tmp)
             part[ch] = max(part[ch], np.int64(_run_amax(ms, ms.size)))
     return part.max()
 
