@@ -48,8 +48,9 @@ def as_float32(a: np.ndarray) -> np.ndarray:
 
 
 def _kernel_input(a: np.ndarray) -> np.ndarray:
-    """A flat float32/float64 array with the same exact values (float16/bfloat16/float8 widen exactly)."""
-    return (np.ascontiguousarray(a) if a.dtype == np.float64 else as_float32(a)).reshape(-1)
+    """A flat contiguous float64/float32/float16/bfloat16 array with the same exact values (float8/6/4 widen)."""
+    keep = a.dtype in (np.float64, np.float32, np.float16) or a.dtype == _BF16
+    return (np.ascontiguousarray(a) if keep else as_float32(a)).reshape(-1)
 
 
 def _nan_codes(fmt: Format, policy: str) -> tuple[int, int]:
@@ -203,7 +204,7 @@ def encode(x, fmt, rounding="nearest-even", *, overflow="saturate", nan=None, ne
     flat = _kernel_input(a)
     out = np.empty(flat.size, np.uint8)
     if K.encode_array(flat, out, fp, pol):
-        i, err = K.first_error(flat, fp, pol)
+        i, err = K.first_error(flat if flat.dtype == np.float64 else as_float32(flat), fp, pol)
         arg, what = _ERRORS[err]
         raise CastError(f"{what} at flat index {i} (value {flat[i]!r}) cannot be encoded in "
                         f"{_formats.get(fmt).name} with {arg}='raise'")

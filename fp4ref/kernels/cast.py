@@ -4,14 +4,16 @@ The value is rounded from its exact float64 representation: |x| = s * 2^q with q
 target binade, so s = ldexp(|x|, -q) is exact and floor/fraction of s decide the rounding. All inputs
 (float16/bfloat16/float32/float64) are exact in float64, so this is a single rounding.
 
-float32 inputs (float16/bfloat16 widen to them exactly) take a second loop, ``encode_array_f32``, with the same
-semantics computed on the input's bit fields in integer arithmetic and without branches, so that LLVM
-vectorizes it (about 10x the float64 loop; a sweep of all 2^32 float32 inputs takes seconds).
+float32 inputs, and float16/bfloat16 ones widened exactly to float32 bit patterns per element, take a second loop,
+``encode_array_f32``, with the same semantics computed on the bit fields in integer arithmetic and without
+branches, so that LLVM vectorizes it (about 10x the float64 loop; a sweep of all 2^32 float32 inputs takes
+seconds).
 """
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, u64_as_f64
 
@@ -129,11 +131,13 @@ def encode_one(x, fp, pol):
 
 
 def encode_array(x, out, fp, pol):
-    """Encode flat x (float32 or float64) into flat uint8 out; returns the number of elements that hit a
-    raise-policy."""
+    """Encode flat x (float64, float32, float16 or bfloat16) into flat uint8 out; returns the number of elements
+    that hit a raise-policy."""
+    if x.dtype == np.float64:
+        return encode_array_f64(x, out, fp, pol)
     if x.dtype == np.float32:
-        return encode_array_f32(x.view(np.uint32), out, fp, pol)
-    return encode_array_f64(x, out, fp, pol)
+        return encode_array_f32(x.view(np.uint32), False, out, fp, pol)
+    return encode_array_f32(x.view(np.uint16), x.dtype.name == "bfloat16", out, fp, pol)
 
 
 @njit(cache=True, parallel=True)
@@ -252,12 +256,12 @@ def finish_bits32(mag, neg, sgn, ex, man, q):
 
 
 @njit(cache=True, parallel=True)
-def encode_array_f32(xb, out, fp, pol):
-    """encode_array for float32 bit patterns xb (uint32)."""
+def encode_array_f32(xin, bf16, out, fp, pol):
+    """encode_array for float bit patterns xin: uint32 (float32) or uint16 (bfloat16 if bf16, else float16)."""
     q = bits32_params(fp, pol)
     errors = 0
-    for i in prange(xb.size):
-        c = encode_bits32(np.int64(xb[i]), q)
+    for i in prange(xin.size):
+        c = encode_bits32(np.int64(bits32_at(xin, i, bf16)), q)
         if c < 0:
             errors += 1
             c = 0
@@ -270,21 +274,44 @@ def encode_array_f32(xb, out, fp, pol):
 # is rebiased by 112 (= 127 - 15), its subnormals normalized by an exact float32 product, and Inf/NaN keep
 # their payload bits as the F16C instruction (and NumPy) do.
 @njit(cache=True, inline="always")
+def bf16_bits(h):
+    return np.uint32(h) << np.uint32(16)
+
+
+@njit(cache=True, inline="always")
+def f16_bits(h):
+    h = np.uint32(h)
+    a = h & np.uint32(0x7FFF)
+    normal = (a << np.uint32(13)) + np.uint32(0x38000000)
+    sub = f32_as_u32(np.float32(a) * np.float32(2.0 ** -24))
+    special = (a << np.uint32(13)) | np.uint32(0x7F800000)
+    r = special if a >= np.uint32(0x7C00) else (normal if a >= np.uint32(0x400) else sub)
+    return ((h & np.uint32(0x8000)) << np.uint32(16)) | r
+
+
+@njit(cache=True, inline="always")
 def widen_bf16(u, out):
     for j in range(u.size):
-        out[j] = np.uint32(u[j]) << np.uint32(16)
+        out[j] = bf16_bits(u[j])
 
 
 @njit(cache=True, inline="always")
 def widen_f16(u, out):
     for j in range(u.size):
-        h = np.uint32(u[j])
-        a = h & np.uint32(0x7FFF)
-        normal = (a << np.uint32(13)) + np.uint32(0x38000000)
-        sub = f32_as_u32(np.float32(a) * np.float32(2.0 ** -24))
-        special = (a << np.uint32(13)) | np.uint32(0x7F800000)
-        r = special if a >= np.uint32(0x7C00) else (normal if a >= np.uint32(0x400) else sub)
-        out[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | r
+        out[j] = f16_bits(u[j])
+
+
+def bits32_at(v, j, bf16):
+    """The float32 bit pattern of element j of v: uint32 (float32 bits) or uint16 (bfloat16 if bf16, else
+    float16) patterns. Jitted code only (dispatched on v's type at compile time)."""
+    raise NotImplementedError("bits32_at is compiled into jitted callers only")
+
+
+@overload(bits32_at, inline="always")
+def _bits32_at_impl(v, j, bf16):
+    if v.dtype == types.uint32:
+        return lambda v, j, bf16: v[j]
+    return lambda v, j, bf16: bf16_bits(v[j]) if bf16 else f16_bits(v[j])
 
 
 @njit(cache=True, parallel=True)
