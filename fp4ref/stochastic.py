@@ -342,7 +342,12 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
     v, prec = VARIANTS[variant]
     m = None if lanes is None else lane_map(lanes)
     width = _width(variant, f, rbits_width, m, ml_dtypes.finfo(a.dtype).nmant + 1)
-    flat = (np.ascontiguousarray(a) if a.dtype == np.float64 else as_float32(a)).reshape(-1)
+    # float16/bfloat16 stay 16-bit where the float32 bit-field code runs (it widens per element); packed words
+    # with a lane map keep the float64 loop
+    ptx32 = _ptx32(v, a, width, pol) and (m is None or isinstance(rbits, PhiloxBits))
+    bits = _ptx32_bits(a) if ptx32 else None
+    flat = (np.ascontiguousarray(a) if a.dtype == np.float64 else
+            np.empty(0, np.float32) if ptx32 else as_float32(a)).reshape(-1)
     if variant == "stochastic-te" and flat.dtype == np.float64:
         with np.errstate(over="ignore"):
             narrowed = flat.astype(np.float32).astype(np.float64)
@@ -350,21 +355,21 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
             i = int(np.nonzero(~((narrowed == flat) | np.isnan(flat)))[0][0])
             raise ValueError(f"stochastic-te models TransformerEngine's float32 arithmetic: x at flat index {i} "
                              f"({flat[i]!r}) is not a float32 value")
-    out = np.empty(flat.size, np.uint8)
+    out = np.empty(a.size, np.uint8)
     if isinstance(rbits, PhiloxBits):
         seed, lo, lane0, subs = _philox_args(rbits, a.shape)
         if width > 32 and m is None:
             raise ValueError(f"Philox words have 32 bits; rbits_width={width} needs explicit bits")
         tab = _lane_table(m) if m is not None else _identity_table(width)
-        L = flat.size // subs.size if subs.size else 0
+        L = a.size // subs.size if subs.size else 0
         if L % tab.shape[0]:
             raise ValueError(f"lanes={m.name!r} takes {m.group} elements per word; each Philox stream covers "
                              f"{L} elements")
-        ptx32 = _ptx32(v, flat, width, pol)
-        xb = flat.view(np.uint32) if ptx32 else np.empty(0, np.uint32)
+        xb, bf16 = bits if ptx32 else (np.empty(0, np.uint32), False)
         low = (1 << width) - 1 if m is None else -1
-        errors = K.encode_philox(flat, xb, out, fp, pol, v, width, prec, tab, low, np.uint64(seed & 0xFFFFFFFF),
-                                 np.uint64(seed >> 32), subs, np.uint64(lo), lane0, L, ptx32) if flat.size else 0
+        errors = K.encode_philox(flat, xb, bf16, out, fp, pol, v, width, prec, tab, low,
+                                 np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), subs, np.uint64(lo), lane0, L,
+                                 ptx32) if a.size else 0
         if errors:
             from .random import philox4x32_10_many
             words = philox4x32_10_many(seed, subs, rbits.offset, L // tab.shape[0], offset_unit=rbits.offset_unit)
@@ -383,21 +388,32 @@ def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=N
             r = _expand(w, tab)
     else:
         r = _element_bits(rbits, a.shape, width)
-        if _ptx32(v, flat, width, pol):
-            errors = K.encode_ptx_bits32(flat.view(np.uint32), r, out, fp, pol, width)
+        if ptx32:
+            errors = K.encode_ptx_bits32(*bits, r, out, fp, pol, width)
         else:
             errors = K.encode_bits(flat, r, out, fp, pol, v, width, prec)
     if errors:
+        flat = as_float32(a).reshape(-1) if ptx32 else flat
         i, err = K.first_error_bits(flat, np.ascontiguousarray(r).reshape(-1).astype(np.uint64), fp, pol, v,
                                     width, prec)
         _raise(err, i, flat, f, width)
     return out.reshape(a.shape)
 
 
-def _ptx32(v, flat, width, pol) -> bool:
+def _ptx32(v, a, width, pol) -> bool:
     """Whether stochastic-ptx runs on float32 bit fields (kernels.stochastic._ptx32_code) for these inputs."""
-    return v == K.V_PTX and flat.dtype == np.float32 and width <= 32 and pol[_KC.P_E8M0_SUB] == 0 \
+    return v == K.V_PTX and a.dtype != np.float64 and width <= 32 and pol[_KC.P_E8M0_SUB] == 0 \
         and pol[_KC.P_NEGATIVE] != _KC.NEG_ABS
+
+
+def _ptx32_bits(a) -> tuple[np.ndarray, bool]:
+    """(flat bit patterns, bf16) of a float32/float16/bfloat16 array for the float32 bit-field code."""
+    c = np.ascontiguousarray(a).reshape(-1)
+    if c.dtype == np.float32:
+        return c.view(np.uint32), False
+    if c.dtype == np.float16 or c.dtype == ml_dtypes.bfloat16:
+        return c.view(np.uint16), c.dtype == ml_dtypes.bfloat16
+    return as_float32(c).view(np.uint32), False
 
 
 def _expand(words, tab) -> np.ndarray:

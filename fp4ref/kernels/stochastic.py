@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_as_u64, u64_as_f64
-from .cast import bits32_params, finish_bits32
+from .cast import bits32_at, bits32_params, finish_bits32
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
                    P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF)
@@ -229,13 +229,13 @@ def encode_words(x, w, out, fp, pol, variant, width, prec, tab):
 
 
 @njit(cache=True, parallel=True)
-def encode_philox(x, xb, out, fp, pol, variant, width, prec, tab, low, k0, k1, subs, lo, lane0, L, ptx32):
+def encode_philox(x, xb, bf16, out, fp, pol, variant, width, prec, tab, low, k0, k1, subs, lo, lane0, L, ptx32):
     """Counter-based bits: stream t (subsequence subs[t]) covers x[t*L:(t+1)*L]; its words are curand's
     Philox4x32-10 words lane0, lane0 + 1, ... of blocks lo, lo + 1, ... (the low 64 counter bits, carrying into
     the subsequence), and word j feeds elements j * G .. j * G + G - 1 of the stream (lane table tab; low >= 0:
     tab is the one-lane table of the word's low bits, word & low, taken without the table).
-    ptx32: x is float32 with bits xb and the case is encode_ptx_bits32's (then its float32 bit-field code runs
-    instead of the float64 loop).
+    ptx32: the case is encode_ptx_bits32's, whose float32 bit-field code then runs on xb (bit patterns as there)
+    instead of the float64 loop on x.
     """
     prm = sr_params(fp, pol)
     q32 = bits32_params(fp, pol)
@@ -280,7 +280,7 @@ def encode_philox(x, xb, out, fp, pol, variant, width, prec, tab, low, k0, k1, s
                     r[j * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
                                     + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
         if ptx32:
-            errors += _ptx32_span(xb[i0:i0 + m], r, out[i0:i0 + m], q32, width)
+            errors += _ptx32_span(xb[i0:i0 + m], bf16, r, out[i0:i0 + m], q32, width)
         else:
             xc = np.empty(m, np.float64)
             for k in range(m):
@@ -327,24 +327,26 @@ def _ptx32_code(b, rr, width, q):
 
 
 @njit(cache=True, parallel=True)
-def encode_ptx_bits32(xb, r, out, fp, pol, width):
-    """stochastic-ptx on float32 bit patterns xb (uint32) with per-element integers r (width <= 32 bits), as
-    _ptx32_code; returns the number of error sentinels."""
+def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
+    """stochastic-ptx on bit patterns xb (uint32: float32; uint16: bfloat16 if bf16, else float16, widened per
+    element) with per-element integers r (width <= 32 bits), as _ptx32_code; returns the number of error
+    sentinels."""
     q = bits32_params(fp, pol)
     errors = 0
     for i in prange(xb.size):
-        c = _ptx32_code(np.int64(xb[i]), np.int64(r[i]), width, q)
+        c = _ptx32_code(np.int64(bits32_at(xb, i, bf16)), np.int64(r[i]), width, q)
         errors += c < 0
         out[i] = max(c, 0)
     return errors
 
 
 @njit(cache=True)
-def _ptx32_span(xb, r, out, q, width):
-    """out[k] = _ptx32_code of xb[k] with r[k] (a chunk's slices, see span); the number of error sentinels."""
+def _ptx32_span(xb, bf16, r, out, q, width):
+    """out[k] = _ptx32_code of xb[k] (as encode_ptx_bits32) with r[k] (a chunk's slices, see span); the number
+    of error sentinels."""
     errors = 0
     for k in range(xb.size):
-        c = _ptx32_code(np.int64(xb[k]), r[k], width, q)
+        c = _ptx32_code(np.int64(bits32_at(xb, k, bf16)), r[k], width, q)
         errors += c < 0
         out[k] = max(c, 0)
     return errors
