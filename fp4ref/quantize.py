@@ -26,7 +26,7 @@ from . import scaling as _S
 from .kernels import quantize as K
 from .kernels import dequantize as KD
 from .kernels import quantize_bits as KB
-from .kernels.cast import P_E8M0_SUB, P_MODE, P_NAN_NEG, P_NAN_POS, bits32_params
+from .kernels.cast import P_E8M0_SUB, P_MODE, P_NAN_NEG, P_NAN_POS, bit_patterns, bits32_params
 
 __all__ = ["QuantizedTensor", "quantize", "dequantize", "quantize_rows", "tensor_amax", "resolve"]
 
@@ -327,8 +327,7 @@ def _as_input(x) -> np.ndarray:
 def _bits_input(v: np.ndarray) -> tuple[np.ndarray, bool]:
     """(bit patterns, bf16) of a float32/float16/bfloat16 (b, r, C) slice for the bit-pattern kernels, which widen
     16-bit floats a tile row at a time (contiguous; a copy only where the slice is not)."""
-    c = np.ascontiguousarray(v)
-    return (c.view(np.uint32), False) if c.dtype == np.float32 else (c.view(np.uint16), c.dtype == _BF16)
+    return bit_patterns(np.ascontiguousarray(v))
 
 
 def _kernel_chunk(v: np.ndarray) -> np.ndarray:

@@ -407,13 +407,9 @@ def _ptx32(v, a, width, pol) -> bool:
 
 
 def _ptx32_bits(a) -> tuple[np.ndarray, bool]:
-    """(flat bit patterns, bf16) of a float32/float16/bfloat16 array for the float32 bit-field code."""
-    c = np.ascontiguousarray(a).reshape(-1)
-    if c.dtype == np.float32:
-        return c.view(np.uint32), False
-    if c.dtype == np.float16 or c.dtype == ml_dtypes.bfloat16:
-        return c.view(np.uint16), c.dtype == ml_dtypes.bfloat16
-    return as_float32(c).view(np.uint32), False
+    """(flat bit patterns, bf16) of x for the float32 bit-field code; float8/6/4 inputs widen to float32 first."""
+    native = a.dtype in (np.float32, np.float16) or a.dtype == ml_dtypes.bfloat16
+    return _KC.bit_patterns((np.ascontiguousarray(a) if native else as_float32(a)).reshape(-1))
 
 
 def _expand(words, tab) -> np.ndarray:

@@ -135,9 +135,15 @@ def encode_array(x, out, fp, pol):
     that hit a raise-policy."""
     if x.dtype == np.float64:
         return encode_array_f64(x, out, fp, pol)
-    if x.dtype == np.float32:
-        return encode_array_f32(x.view(np.uint32), False, out, fp, pol)
-    return encode_array_f32(x.view(np.uint16), x.dtype.name == "bfloat16", out, fp, pol)
+    return encode_array_f32(*bit_patterns(x), out, fp, pol)
+
+
+def bit_patterns(a):
+    """(bits, bf16) of a C-contiguous float32, float16 or bfloat16 array for the float32 bit-field loops: its
+    memory as uint32 (float32) or uint16 (bf16: whether the patterns are bfloat16, else float16)."""
+    if a.dtype == np.float32:
+        return a.view(np.uint32), False
+    return a.view(np.uint16), a.dtype.name == "bfloat16"
 
 
 @njit(cache=True, parallel=True)
@@ -290,15 +296,15 @@ def f16_bits(h):
 
 
 @njit(cache=True, inline="always")
-def widen_bf16(u, out):
-    for j in range(u.size):
-        out[j] = bf16_bits(u[j])
-
-
-@njit(cache=True, inline="always")
-def widen_f16(u, out):
-    for j in range(u.size):
-        out[j] = f16_bits(u[j])
+def widen_run(u, out, bf16):
+    """out[j] = the float32 bit pattern of u[j] (bfloat16 if bf16, else float16): one loop per type, so that each
+    vectorizes."""
+    if bf16:
+        for j in range(u.size):
+            out[j] = bf16_bits(u[j])
+    else:
+        for j in range(u.size):
+            out[j] = f16_bits(u[j])
 
 
 def bits32_at(v, j, bf16):
@@ -322,8 +328,4 @@ def widen16(u, out, bf16):
     step = (n + 63) // 64
     for c in prange(64):
         lo = min(c * step, n)
-        hi = min(lo + step, n)
-        if bf16:
-            widen_bf16(u[lo:hi], out[lo:hi])
-        else:
-            widen_f16(u[lo:hi], out[lo:hi])
+        widen_run(u[lo:min(lo + step, n)], out[lo:min(lo + step, n)], bf16)

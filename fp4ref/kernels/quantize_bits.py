@@ -23,7 +23,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64
-from .cast import bits32_params, encode_bits32, encode_one, widen_bf16, widen_f16
+from .cast import bits32_params, encode_bits32, encode_one, widen_run
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
                        IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
@@ -130,10 +130,7 @@ def _tile_row_impl(xin, b, r0, tr, w, bf16):
 
     def widen(xin, b, r0, tr, w, bf16):
         for i in range(tr):
-            if bf16:
-                widen_bf16(xin[b, r0 + i], w[i])
-            else:
-                widen_f16(xin[b, r0 + i], w[i])
+            widen_run(xin[b, r0 + i], w[i], bf16)
         return w
     return widen
 
