@@ -48,6 +48,7 @@ import ml_dtypes
 import numpy as np
 
 from .cast import as_float32
+from .kernels.cast import bit_patterns
 from .kernels import hadamard as K
 from .random import philox4x32_10_many
 
@@ -222,11 +223,12 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
                             "or float32, got float64")
         if dt == np.float16:
             raise ValueError("mode='te' gives bfloat16 (TE's output) or float32 (NVTE_USE_FAST_MATH), not float16")
-        xf = as_float32(a).reshape(-1)
+        # float16/bfloat16 inputs are read as 16-bit patterns (widened per element)
+        xb, bf16 = bit_patterns(np.ascontiguousarray(a).reshape(-1))
         to_bf16 = dt == _BF16
-        o32 = np.empty(0 if to_bf16 else xf.size, np.float32)
-        o16 = np.empty(xf.size if to_bf16 else 0, np.uint16)
-        K.transform_te(xf, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
+        o32 = np.empty(0 if to_bf16 else a.size, np.float32)
+        o16 = np.empty(a.size if to_bf16 else 0, np.uint16)
+        K.transform_te(xb, bf16, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
         return (o16.view(_BF16) if to_bf16 else o32).reshape(a.shape)
     container = np.float64 if a.dtype == np.float64 else np.float32
     xf = (np.ascontiguousarray(a) if container == np.float64 else as_float32(a)).reshape(-1)

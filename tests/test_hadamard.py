@@ -448,6 +448,18 @@ def test_te_mode_is_the_documented_float32_sequence(inverse):
         assert_same_bits(yb[r], want.astype(BF16))  # ml_dtypes float32 -> bfloat16 is one RNE rounding
 
 
+@pytest.mark.parametrize("inverse", [False, True])
+def test_te_mode_reads_float16_inputs_including_subnormals_as_their_float32_values(inverse):
+    # 16-bit inputs are read as bit patterns and widened per element; float16 subnormals need a renormalization
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((40, 16)) * np.exp2(rng.integers(-26, 12, (40, 16)))).astype(np.float16)
+    x[0, :4] = [0.0, -0.0, np.float16(2.0 ** -24), -np.float16(2.0 ** -24)]
+    s = H.sign_vector(16, mask=H.TE_WGRAD_SIGN_MASK)
+    y = H.hadamard(x, 16, signs=s, inverse=inverse, mode="te", out_dtype=np.float32)
+    for r in range(x.shape[0]):
+        assert_same_bits(y[r], _te_python(x[r].astype(np.float32), s, inverse))
+
+
 @pytest.mark.parametrize("od", [np.float32, BF16])
 def test_te_mode_over_many_blocks_with_specials_is_the_sequence_block_by_block(od):
     # several work units of side-by-side blocks, a partial last one, and NaN/Inf/-0/zero blocks

@@ -281,7 +281,7 @@ def encode_array_f32(xin, bf16, out, fp, pol):
 # their payload bits as the F16C instruction (and NumPy) do.
 @njit(cache=True, inline="always")
 def bf16_bits(h):
-    return np.uint32(h) << np.uint32(16)
+    return np.uint32(np.uint32(h) << np.uint32(16))  # Numba types a shift of uint32 as uint64
 
 
 @njit(cache=True, inline="always")
@@ -292,7 +292,7 @@ def f16_bits(h):
     sub = f32_as_u32(np.float32(a) * np.float32(2.0 ** -24))
     special = (a << np.uint32(13)) | np.uint32(0x7F800000)
     r = special if a >= np.uint32(0x7C00) else (normal if a >= np.uint32(0x400) else sub)
-    return ((h & np.uint32(0x8000)) << np.uint32(16)) | r
+    return np.uint32(((h & np.uint32(0x8000)) << np.uint32(16)) | r)
 
 
 @njit(cache=True, inline="always")

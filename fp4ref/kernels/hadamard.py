@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f32_as_u32, u32_as_f32
+from .cast import bits32_at
 
 INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
 MASK32 = 0xFFFFFFFF
@@ -576,14 +577,15 @@ def te_matrix(B, H, sg, srow, inverse):
 
 
 @njit(cache=True)
-def te_block(x, off, st, B, to_bf16, o32, o16, acc):
+def te_block(x, bf16, off, st, B, to_bf16, o32, o16, acc):
     """TE model of one 16-block: output j = sum over i = 0..15, in that order, of fl32(x_i * B[i, j]), each
     addition in float32 round-to-nearest-even, from +0.0; then float32 -> bfloat16 round-to-nearest-even (or
-    the float32 sum). The 16 outputs are accumulated side by side (each keeps its own order)."""
+    the float32 sum). The 16 outputs are accumulated side by side (each keeps its own order). x: the inputs' bit
+    patterns as bits32_at reads them (float32, or bfloat16 if bf16, else float16)."""
     for j in range(16):
         acc[j] = 0.0
     for i in range(16):
-        xi = np.float32(x[off + i * st])
+        xi = u32_as_f32(bits32_at(x, off + i * st, bf16))
         for j in range(16):
             acc[j] = np.float32(acc[j] + np.float32(xi * B[i, j]))
     for j in range(16):
@@ -599,14 +601,15 @@ def te_block(x, off, st, B, to_bf16, o32, o16, acc):
 
 
 @njit(cache=True)
-def te_blocks(xs, B, to_bf16, o32, o16, X, A):
-    """te_block for the consecutive 16-blocks of xs (unit stride, one B) into o32/o16 (their slices): the same
-    sums in the same order, held block-minor (X, A: (16, blocks) scratch) so that every step runs across the
-    blocks, which LLVM vectorizes (block by block it does not: about 4x slower)."""
+def te_blocks(xs, bf16, B, to_bf16, o32, o16, X, A):
+    """te_block for the consecutive 16-blocks of xs (unit stride, one B; bit patterns as te_block's x) into
+    o32/o16 (their slices): the same sums in the same order, held block-minor (X, A: (16, blocks) scratch) so
+    that every step runs across the blocks, which LLVM vectorizes (block by block it does not: about 4x
+    slower)."""
     nb = xs.size // 16
     for b in range(nb):
         for i in range(16):
-            X[i, b] = xs[b * 16 + i]
+            X[i, b] = u32_as_f32(bits32_at(xs, b * 16 + i, bf16))
     # each output's 16 products and sums written out in order (+0.0 first) in one loop across the blocks: the
     # partial sums stay in registers (a loop over i around it stores and reloads them: ~1.5x slower)
     x0, x1, x2, x3, x4, x5, x6, x7 = X[0], X[1], X[2], X[3], X[4], X[5], X[6], X[7]
@@ -650,8 +653,9 @@ def te_blocks(xs, B, to_bf16, o32, o16, X, A):
 
 
 @njit(cache=True, parallel=True)
-def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
-    """Model of TransformerEngine's RHT16 numerics on flat float32 x (see te_block and fp4ref.hadamard)."""
+def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
+    """Model of TransformerEngine's RHT16 numerics on the flat bit patterns x (see te_block and
+    fp4ref.hadamard)."""
     rows = pre * (m // 16)
     shared = sg.shape[0] == 1
     if post == 1 and shared:
@@ -665,7 +669,7 @@ def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
             A = np.empty((16, CHUNK), np.float32)
             for r0 in range(u * rows // nu, (u + 1) * rows // nu, CHUNK):
                 s0, s1 = r0 * 16, min((u + 1) * rows // nu, r0 + CHUNK) * 16
-                te_blocks(x[s0:s1], B, to_bf16, o32[s0:s1], o16[s0:s1], X, A)
+                te_blocks(x[s0:s1], bf16, B, to_bf16, o32[s0:s1], o16[s0:s1], X, A)
         return
     ncp = (post + CHUNK - 1) // CHUNK
     units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
@@ -677,14 +681,14 @@ def transform_te(x, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
         if post == 1:
             for row in range(it * CHUNK, min(rows, (it + 1) * CHUNK)):
                 te_matrix(B, H, sg, row, inverse)
-                te_block(x, row * 16, 1, B, to_bf16, o32, o16, acc)
+                te_block(x, bf16, row * 16, 1, B, to_bf16, o32, o16, acc)
         else:
             row = it // ncp
             c0 = (it - row * ncp) * CHUNK
             for c in range(c0, min(post, c0 + CHUNK)):
                 if not shared:
                     te_matrix(B, H, sg, row * post + c, inverse)
-                te_block(x, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
+                te_block(x, bf16, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
 
 
 @njit(cache=True)
