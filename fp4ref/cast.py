@@ -40,9 +40,9 @@ def as_float32(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.float32:
         return np.ascontiguousarray(a)
     if a.dtype == np.float16 or a.dtype == _BF16:
-        u = np.ascontiguousarray(a).view(np.uint16)
+        u, bf16 = K.bit_patterns(np.ascontiguousarray(a))
         out = np.empty(a.shape, np.uint32)
-        K.widen16(u.reshape(-1), out.reshape(-1), a.dtype == _BF16)
+        K.widen16(u.reshape(-1), out.reshape(-1), bf16)
         return out.view(np.float32)
     return np.ascontiguousarray(a, dtype=np.float32)
 
