@@ -176,7 +176,7 @@ def _ladder_vs_encoder(bits, exact, k, op, a1, a2, fp, pol):
     xs = np.concatenate((pos, pos | np.uint32(0x80000000)))
     out = np.empty(xs.size, np.uint8)
     o32, nx, na, nm = KB.ladder_consts(o, q)
-    KB._run_ladder(xs, out, xs.size, t, o32, nx, na, nm)
+    KB._run_ladder(xs, out, 0, xs.size, t, o32, nx, na, nm)
     bad = 0
     first = np.int64(-1)
     for i in range(xs.size):

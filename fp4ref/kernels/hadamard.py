@@ -600,43 +600,57 @@ def te_block(x, bf16, off, st, B, to_bf16, o32, o16, acc):
             o32[off + j * st] = a if a == a else np.float32(np.nan)
 
 
+@njit(cache=True, inline="always")
+def _sign_bit(v):
+    return f32_as_u32(v) & np.uint32(0x80000000)
+
+
+@njit(cache=True, inline="always")
+def _flip(v, n):
+    """v with its sign bit xor n (n: 0 or 0x80000000)."""
+    return u32_as_f32(np.uint32(f32_as_u32(v) ^ n))
+
+
 @njit(cache=True)
 def te_blocks(xs, bf16, B, to_bf16, o32, o16, X, A):
     """te_block for the consecutive 16-blocks of xs (unit stride, one B; bit patterns as te_block's x) into
     o32/o16 (their slices): the same sums in the same order, held block-minor (X, A: (16, blocks) scratch) so
     that every step runs across the blocks, which LLVM vectorizes (block by block it does not: about 4x
-    slower)."""
+    slower). Every B[i, j] is +-0.25 and rounding to nearest is symmetric (fl(-v) = -fl(v)), so fl32(x_i * B[i, j])
+    is fl32(x_i * 0.25) with its sign bit flipped where B[i, j] < 0: one product per input instead of 16, and an
+    integer xor in the sums (2x faster at 4096^2 than 16 float products per output)."""
     nb = xs.size // 16
     for b in range(nb):
         for i in range(16):
-            X[i, b] = u32_as_f32(bits32_at(xs, b * 16 + i, bf16))
-    # each output's 16 products and sums written out in order (+0.0 first) in one loop across the blocks: the
+            X[i, b] = u32_as_f32(bits32_at(xs, b * 16 + i, bf16)) * np.float32(0.25)
+    # each output's 16 terms and sums written out in order (+0.0 first) in one loop across the blocks: the
     # partial sums stay in registers (a loop over i around it stores and reloads them: ~1.5x slower)
     x0, x1, x2, x3, x4, x5, x6, x7 = X[0], X[1], X[2], X[3], X[4], X[5], X[6], X[7]
     x8, x9, x10, x11, x12, x13, x14, x15 = X[8], X[9], X[10], X[11], X[12], X[13], X[14], X[15]
     zero = np.float32(0.0)
     for j in range(16):
         a = A[j]
-        b0, b1, b2, b3, b4, b5, b6, b7 = B[0, j], B[1, j], B[2, j], B[3, j], B[4, j], B[5, j], B[6, j], B[7, j]
-        b8, b9, b10, b11, b12, b13 = B[8, j], B[9, j], B[10, j], B[11, j], B[12, j], B[13, j]
-        b14, b15 = B[14, j], B[15, j]
+        n0, n1, n2, n3 = _sign_bit(B[0, j]), _sign_bit(B[1, j]), _sign_bit(B[2, j]), _sign_bit(B[3, j])
+        n4, n5, n6, n7 = _sign_bit(B[4, j]), _sign_bit(B[5, j]), _sign_bit(B[6, j]), _sign_bit(B[7, j])
+        n8, n9, n10, n11 = _sign_bit(B[8, j]), _sign_bit(B[9, j]), _sign_bit(B[10, j]), _sign_bit(B[11, j])
+        n12, n13, n14, n15 = _sign_bit(B[12, j]), _sign_bit(B[13, j]), _sign_bit(B[14, j]), _sign_bit(B[15, j])
         for b in range(nb):
-            s = zero + x0[b] * b0
-            s = s + x1[b] * b1
-            s = s + x2[b] * b2
-            s = s + x3[b] * b3
-            s = s + x4[b] * b4
-            s = s + x5[b] * b5
-            s = s + x6[b] * b6
-            s = s + x7[b] * b7
-            s = s + x8[b] * b8
-            s = s + x9[b] * b9
-            s = s + x10[b] * b10
-            s = s + x11[b] * b11
-            s = s + x12[b] * b12
-            s = s + x13[b] * b13
-            s = s + x14[b] * b14
-            a[b] = s + x15[b] * b15
+            s = zero + _flip(x0[b], n0)
+            s = s + _flip(x1[b], n1)
+            s = s + _flip(x2[b], n2)
+            s = s + _flip(x3[b], n3)
+            s = s + _flip(x4[b], n4)
+            s = s + _flip(x5[b], n5)
+            s = s + _flip(x6[b], n6)
+            s = s + _flip(x7[b], n7)
+            s = s + _flip(x8[b], n8)
+            s = s + _flip(x9[b], n9)
+            s = s + _flip(x10[b], n10)
+            s = s + _flip(x11[b], n11)
+            s = s + _flip(x12[b], n12)
+            s = s + _flip(x13[b], n13)
+            s = s + _flip(x14[b], n14)
+            a[b] = s + _flip(x15[b], n15)
     if to_bf16:
         for b in range(nb):
             for j in range(16):
