@@ -76,7 +76,7 @@ def _nan_codes(fmt: Format, policy: str) -> tuple[int, int]:
     if policy == "xla":  # XLA's float4_e2m1fn cast: -0 for either sign
         return sb, sb
     if policy == "ml_dtypes":
-        # ml_dtypes 0.5/0.6 float4/float6 casts: +NaN → -0 (sign bit alone), -NaN → +0.
+        # ml_dtypes 0.5-0.7 float4/float6 casts: +NaN → -0 (sign bit alone), -NaN → +0.
         if fmt.kind != "float" or not fmt.signed:
             raise ValueError(f"nan='ml_dtypes' is defined for ml_dtypes' float4/float6 types, not {fmt.name}")
         return sb, 0
@@ -189,8 +189,8 @@ def encode(x, fmt, rounding="nearest-even", *, overflow="saturate", nan=None, ne
       PTX ``cvt.rz.satfinite.ue8m0x2`` and bit-field scale paths) or ``raise``. Nonzero magnitudes below
       2^-127 give 2^-127 (no zero to round to; ml_dtypes does the same).
     - ``e8m0_subnormal`` (E8M0): ``round`` (default: the exact value is rounded like any other) or ``up``:
-      inputs strictly between 2^-127 and 2^-126 give 2^-126, as ml_dtypes, torch and XLA casts do (observed:
-      tests/data/VENDORS.md).
+      inputs strictly between 2^-127 and 2^-126 give 2^-126, as ml_dtypes up to 0.6, torch and XLA casts do
+      (observed: tests/data/VENDORS.md; ml_dtypes 0.7 rounds them).
     """
     if rounding is not None and isinstance(rounding, str) and rounding.lower().startswith("stochastic"):
         from . import stochastic

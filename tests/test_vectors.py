@@ -8,6 +8,7 @@ import json
 import pathlib
 import shutil
 
+import ml_dtypes
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -152,11 +153,15 @@ def test_ml_dtypes_e8m0_rounds_every_tie_up(ml_results):
     assert all(got > exp for _, exp, got in g["ties"].examples)
 
 
-def test_ml_dtypes_float64_inputs_round_through_float32(ml_results):
-    # D-18: 1.25 + 2^-40 → float32 1.25 → 1.0 in ml_dtypes; its exact value rounds to 1.5
+def test_ml_dtypes_float64_inputs_round_through_float32_before_0_7(ml_results):
+    # D-18: ml_dtypes up to 0.6 gives 1.25 + 2^-40 → float32 1.25 → 1.0; its exact value rounds to 1.5, as
+    # ml_dtypes 0.7 (which converts float64 directly) gives
     g = _groups(ml_results, "cast/e2m1-f64")
-    assert dict(g["double-rounding"].classes) == {"double-rounding": g["double-rounding"].mismatches}
-    assert g["double-rounding"].mismatches > 0
+    if tuple(int(p) for p in ml_dtypes.__version__.split(".")[:2]) >= (0, 7):
+        assert g["double-rounding"].passed and g["double-rounding"].mismatches == 0
+    else:
+        assert dict(g["double-rounding"].classes) == {"double-rounding": g["double-rounding"].mismatches}
+        assert g["double-rounding"].mismatches > 0
 
 
 def test_check_skips_casts_an_implementation_does_not_have(ml_results):

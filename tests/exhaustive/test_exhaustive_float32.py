@@ -41,6 +41,7 @@ def test_all_float32_inputs_fast_path_equals_integer_reference(name, mode):
     assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{first:08X}"
 
 
+ML_DTYPES_ROUNDS_ONCE = tuple(int(p) for p in ml_dtypes.__version__.split(".")[:2]) >= (0, 7)
 ML = {"e2m1": (ml_dtypes.float4_e2m1fn, dict(nan="ml_dtypes")),
       "e2m3": (ml_dtypes.float6_e2m3fn, dict(nan="ml_dtypes")),
       "e3m2": (ml_dtypes.float6_e3m2fn, dict(nan="ml_dtypes")),
@@ -61,11 +62,13 @@ def test_all_float32_inputs_match_ml_dtypes_except_the_enumerated_quirk(name):
             theirs = x.astype(dt).view(np.uint8)
         diff = ours != theirs
         if name == "e8m0":
-            # (2^-127, 1.5*2^-127) → 2^-126 in ml_dtypes: the one divergence, asserted (see test_cast.py)
-            quirk = (x > 2.0 ** -127) & (x < 1.5 * 2.0 ** -127)
+            # (2^-127, 1.5*2^-127) → 2^-126 in ml_dtypes up to 0.6: the one divergence, asserted (see
+            # test_cast.py); ml_dtypes 0.7 rounds them to 2^-127 as fp4ref does
+            quirk = (x > 2.0 ** -127) & (x < 1.5 * 2.0 ** -127) & (not ML_DTYPES_ROUNDS_ONCE)
             np.testing.assert_array_equal(diff, quirk)
             quirks += int(quirk.sum())
         else:
             assert not diff.any(), f"{int(diff.sum())} mismatches, e.g. bits 0x{lo + int(np.argmax(diff)):08X}"
     if name == "e8m0":
-        assert quirks == (1 << 21) - 1  # every float32 strictly between 2^-127 (0x00400000) and 1.5*2^-127 (0x00600000)
+        # every float32 strictly between 2^-127 (0x00400000) and 1.5*2^-127 (0x00600000), before ml_dtypes 0.7
+        assert quirks == (0 if ML_DTYPES_ROUNDS_ONCE else (1 << 21) - 1)
