@@ -208,6 +208,13 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
     out_dtype: float32, bfloat16 or float16 (float16 only with mode="exact"). mode: "exact" or "te".
     Returns an array of x's shape and ``out_dtype``.
     """
+    return transform_amax(x, size, axis, signs, inverse, out_dtype, mode)[0]
+
+
+def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, mode="exact"):
+    """(:func:`hadamard`'s result, its largest magnitude as a float, or None): the te kernel of contiguous
+    blocks with one sign vector finds the amax on the way, which saves block quantization a pass over the
+    output; None elsewhere."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(inverse, (bool, np.bool_)):
@@ -228,8 +235,9 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
         to_bf16 = dt == _BF16
         o32 = np.empty(0 if to_bf16 else a.size, np.float32)
         o16 = np.empty(a.size if to_bf16 else 0, np.uint16)
-        K.transform_te(xb, bf16, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
-        return (o16.view(_BF16) if to_bf16 else o32).reshape(a.shape)
+        mb = K.transform_te(xb, bf16, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
+        amax = float(np.uint32(mb).view(np.float32)) if mb >= 0 else None
+        return (o16.view(_BF16) if to_bf16 else o32).reshape(a.shape), amax
     container = np.float64 if a.dtype == np.float64 else np.float32
     xf = (np.ascontiguousarray(a) if container == np.float64 else as_float32(a)).reshape(-1)
     out = np.empty(xf.size, udt)
@@ -241,7 +249,7 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
         pos = row * n * post + c + post * np.arange(n)
         s = sg[0 if sg.shape[0] == 1 else idx]
         out[pos] = _exact_irrational_block([float(v) for v in xf[pos]], s, bool(inverse), k, p, ebits)
-    return out.view(dt).reshape(a.shape)
+    return out.view(dt).reshape(a.shape), None
 
 
 def _exact_irrational_block(xs: list[float], s: np.ndarray, inverse: bool, k: int, p: int, ebits: int) -> list[int]:

@@ -33,8 +33,6 @@ __all__ = ["QuantizedTensor", "quantize", "dequantize", "quantize_rows", "tensor
 _BF16 = np.dtype(ml_dtypes.bfloat16)
 _INPUT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16), _BF16)
 _CHUNK = 1 << 24  # elements per kernel call: bounded memory for memory-mapped inputs
-_KEEP_TILES = 1 << 24  # tile amaxes kept between the tensor-amax and quantize passes (uint32: 64 MiB at most)
-_NO_TILES = np.zeros((0, 0, 0), np.uint32)
 
 
 # --- the result ------------------------------------------------------------------------------------------------
@@ -347,39 +345,40 @@ def _row_chunks(geo: _blocks.Geometry):
             yield b, r0, min(R, r0 + rows)
 
 
-def _amax(view, geo, plan, keep: bool = False) -> tuple[float, bool, dict | None]:
-    """(amax, NaN seen, tile amaxes). keep: also return, per chunk (b, r0) of float32 whole tiles, the grid of
-    the tiles' max magnitude bits, which the bits path then reuses instead of reading the amaxes again (only
-    while the grid has at most _KEEP_TILES tiles, to keep the extra memory bounded); None where not kept."""
+def _amax(view, geo, plan, hint=None) -> tuple[float, bool]:
+    """(amax, NaN seen) of the tensor under the recipe's NaN and zero-block options. hint: the largest |x| of
+    the tensor where already known (a transform found it), taken when finite and no option changes it."""
     m, nan = 0.0, False
     simple = plan.ip[K.IP_ZERO_SUB] == 0 and plan.ip[K.IP_PAD] != K.PAD_INCLUDE
-    tr, tc = int(plan.ip[K.IP_TR]), int(plan.ip[K.IP_TC])
-    tiles = {} if keep and simple and int(np.prod(geo.grid)) <= _KEEP_TILES else None
+    if simple and hint is not None and np.isfinite(hint):
+        return hint, False
     for b, r0, r1 in _row_chunks(geo):
         v = view[b:b + 1, r0:r1, :]
-        xc = None
         if simple and v.dtype != np.float64:
-            # the max magnitude bit pattern; NaN/Inf (above every finite pattern) go to the generic loop
-            if tiles is not None and v.shape[1] % tr == 0 and v.shape[2] % tc == 0:
-                grid = np.empty((1, v.shape[1] // tr, v.shape[2] // tc), np.uint32)
-                bits = KB.tile_amaxes(*_bits_input(v), tr, tc, grid)
-                tiles[(b, r0)] = grid
-            else:
-                xc = _kernel_chunk(v)
-                bits = KB.max_magnitude_bits(xc.view(np.uint32).reshape(-1))
-            if bits < 0x7F800000:
-                m = max(m, float(np.uint32(bits).view(np.float32)))
+            # the largest magnitude bit pattern, 16-bit floats read as such (widening the chunk first cost more
+            # than the pass); NaN/Inf, above every finite pattern, go to the generic loop
+            a = _max_magnitude(v)
+            if np.isfinite(a):
+                m = max(m, a)
                 continue
-        xc = _kernel_chunk(v) if xc is None else xc
-        cm, cn = K.tensor_amax(xc, plan.ip, plan.fp)
+        cm, cn = K.tensor_amax(_kernel_chunk(v), plan.ip, plan.fp)
         m = max(m, cm)
         nan = nan or cn
-    return m, nan, tiles
+    return m, nan
 
 
-def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
+def _max_magnitude(v: np.ndarray) -> float:
+    """The largest |x| of a float32/float16/bfloat16 slice by its bit patterns (magnitude patterns are ordered
+    as their values; NaN and Inf come out as such)."""
+    bits, _ = _bits_input(v)
+    mb = KB.max_magnitude_bits(bits.reshape(-1))
+    return float(np.array([mb], bits.dtype).view(v.dtype)[0])
+
+
+def _apply_transform(a: np.ndarray, r, axis: int) -> tuple[np.ndarray, float | None]:
+    """(the recipe's transform of a, the largest |output| where the transform found it on the way, or None)."""
     if r.transform is None:
-        return a
+        return a, None
     kind, *args = r.transform
     if kind != "hadamard":
         raise ValueError(f"unknown transform {kind!r}; valid: ('hadamard', size, signs, out_dtype, mode) with "
@@ -388,11 +387,11 @@ def _apply_transform(a: np.ndarray, r, axis: int) -> np.ndarray:
     size, signs, out_dtype, mode = args
     out = a.dtype if out_dtype == "input" else \
         {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[out_dtype]
+    sg = None if signs is None else np.asarray(signs)
     if r.blocks == "flat":
-        flat = a.reshape(-1, size)
-        return _H.hadamard(flat, size, -1, None if signs is None else np.asarray(signs), out_dtype=out,
-                           mode=mode).reshape(a.shape)
-    return _H.hadamard(a, size, axis, None if signs is None else np.asarray(signs), out_dtype=out, mode=mode)
+        y, amax = _H.transform_amax(a.reshape(-1, size), size, -1, sg, out_dtype=out, mode=mode)
+        return y.reshape(a.shape), amax
+    return _H.transform_amax(a, size, axis, sg, out_dtype=out, mode=mode)
 
 
 def _bits_path(plan, xc: np.ndarray) -> bool:
@@ -416,14 +415,14 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(v, cc, sc, sv, plan, tam=None) -> None:
-    """The bit-pattern loop on the float32/float16/bfloat16 chunk v (tam: its tile amax grid from _amax, if
-    kept), then the generic loop over the tiles it left (gathered, one call)."""
+def _quantize_bits(v, cc, sc, sv, plan) -> None:
+    """The bit-pattern loop on the float32/float16/bfloat16 chunk v, then the generic loop over the tiles it left
+    (gathered, one call)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     KB.quantize_tiles_f32(*_bits_input(v), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
-                          plan.spol, plan.stab, _NO_TILES if tam is None else tam)
+                          plan.spol, plan.stab)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
@@ -452,20 +451,19 @@ def _get_recipe(recipe, overrides):
     return rec
 
 
-def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=True) -> QuantizedTensor:
-    """Quantize a (already transformed by the recipe's transform)."""
+def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=True, hint=None) -> QuantizedTensor:
+    """Quantize a (already transformed by the recipe's transform; hint: the transform's amax, see _amax)."""
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
     view = geo.view_of(a)
     plan0 = resolve(rec, a.dtype, geo.tile)
     ts = _S.TensorScale(1.0, 1.0, None, None)
-    tiles = None
     if rec.tensor_scale is not None:
         if rec.global_scale is not None:
             amax = np.nan
         elif global_amax is not None:
             amax = float(global_amax)
         else:
-            m, nan, tiles = _amax(view, geo, plan0, keep=True)
+            m, nan = _amax(view, geo, plan0, hint)
             amax = np.nan if nan else m
         ts = _S.tensor_scale(rec.tensor_scale, amax, elem=rec.elem, scale_fmt=rec.scale_fmt,
                              global_scale=rec.global_scale)
@@ -494,7 +492,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
         if not stochastic and _bits_path(plan, v):
-            _quantize_bits(v, cc, sc, sv, plan, tiles.get((b, r0)) if tiles else None)
+            _quantize_bits(v, cc, sc, sv, plan)
         else:
             K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,
                              plan.spol, plan.stab, plan.thp, plan.thn)
@@ -505,7 +503,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
                                        neg_zero=rec.neg_zero, rbits=rbits.reshape(-1)[lo:hi]).reshape(cc.shape)
             except _cast.CastError:
                 # an error names the flat index of the element: say it for the whole tensor
-                return _run(a, rec, axis, global_amax, rbits, sr_chunks=False)
+                return _run(a, rec, axis, global_amax, rbits, sr_chunks=False, hint=hint)
     if stochastic and not sr_chunks:
         flat = geo.codes_from_view(vals)
         codes_x = _cast.encode(flat, rec.elem, rec.rounding, overflow=rec.overflow, nan=rec.nan,
@@ -531,8 +529,8 @@ def quantize(x, recipe="ocp-mxfp4", axis: int = -1, *, global_amax=None, rbits=N
     :func:`fp4ref.cast.encode`). Every other keyword is an option of :class:`fp4ref.recipes.Recipe`.
     """
     rec = _get_recipe(recipe, overrides)
-    a = _apply_transform(_as_input(x), rec, axis)
-    return _run(a, rec, axis, global_amax=global_amax, rbits=rbits)
+    a, hint = _apply_transform(_as_input(x), rec, axis)
+    return _run(a, rec, axis, global_amax=global_amax, rbits=rbits, hint=hint)
 
 
 def quantize_rows(x, start: int, stop: int, recipe="ocp-mxfp4", *, global_amax=None, **overrides) -> QuantizedTensor:
@@ -553,16 +551,16 @@ def quantize_rows(x, start: int, stop: int, recipe="ocp-mxfp4", *, global_amax=N
     if rec.tensor_scale is not None and global_amax is None and rec.global_scale is None:
         raise ValueError(f"recipe {rec.name!r} has a tensor scale ({rec.tensor_scale}); pass global_amax= "
                          "(fp4ref.tensor_amax(x, recipe)) so that every chunk uses the same factor")
-    a = _apply_transform(_as_input(x[start:stop]), rec, -1)
+    a, _ = _apply_transform(_as_input(x[start:stop]), rec, -1)
     return _run(a, rec, -1, global_amax=global_amax)
 
 
 def tensor_amax(x, recipe="ocp-mxfp4", axis: int = -1, **overrides) -> float:
     """The tensor amax the recipe's tensor scale uses (its NaN and zero-block options applied), chunked."""
     rec = _get_recipe(recipe, overrides)
-    a = _apply_transform(_as_input(x), rec, axis)
+    a, hint = _apply_transform(_as_input(x), rec, axis)
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
-    m, nan, _ = _amax(geo.view_of(a), geo, resolve(rec, a.dtype, geo.tile))
+    m, nan = _amax(geo.view_of(a), geo, resolve(rec, a.dtype, geo.tile), hint)
     return float("nan") if nan else m
 
 

@@ -690,3 +690,21 @@ def test_bad_sign_vector_arguments_are_rejected():
         H.sign_vector(16, seed=1, call=-1)
     with pytest.raises(ValueError, match="size must be a power of two"):
         H.hadamard_matrix(12)
+
+
+@pytest.mark.parametrize("od", [np.float32, BF16])
+@pytest.mark.parametrize("special", [None, np.inf, np.nan])
+def test_te_transform_amax_is_the_largest_output_magnitude(od, special):
+    # the te kernel's amax (quantization's tensor amax of te-nvfp4-rht) against numpy on the returned outputs
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((70, 32)) * np.exp2(rng.integers(-140, 120, (70, 32)))).astype(np.float32)
+    x[5, :16] = -0.0
+    if special is not None:
+        x[40, 3] = special
+    s = H.sign_vector(16, mask=H.TE_WGRAD_SIGN_MASK)
+    y, amax = H.transform_amax(x, 16, -1, s, out_dtype=od, mode="te")
+    assert_same_bits(y, H.hadamard(x, 16, -1, s, out_dtype=od, mode="te"))
+    with np.errstate(invalid="ignore"):
+        want = np.abs(y.astype(np.float64)).max()
+    assert (math.isnan(amax) and math.isnan(want)) or amax == want
+    assert H.transform_amax(x[:64], 16, 0, s, out_dtype=od, mode="te")[1] is None  # strided blocks: not computed

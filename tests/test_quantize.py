@@ -544,3 +544,23 @@ def test_dequantize_loop_equals_the_numpy_formulation_bit_for_bit(name):
             a, b = dequantize(q, dt), dequantize_reference(q, dt)
             assert a.dtype == b.dtype and a.shape == b.shape
             np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, BF16])
+@pytest.mark.parametrize("special", [None, np.inf, np.nan])
+def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_output(dtype, special):
+    # te-nvfp4-rht reads its tensor amax from the RHT kernel; quantizing that kernel's output with te-nvfp4
+    # finds it with its own amax pass
+    from fp4ref import hadamard as H
+    rng = np.random.default_rng(21)
+    x = (rng.standard_normal((48, 64)) * np.exp2(rng.integers(-20, 20, (48, 64)))).astype(dtype)
+    x[2, :16] = 0.0
+    if special is not None:
+        x[30, 7] = special
+    rec = recipes.get("te-nvfp4-rht")
+    _, size, signs, _, mode = rec.transform
+    y = H.hadamard(x, size, -1, np.asarray(signs), out_dtype=dtype, mode=mode)
+    a, b = quantize(x, "te-nvfp4-rht"), quantize(y, "te-nvfp4")
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scales, b.scales)
+    assert np.array_equal(np.float32(a.global_scale), np.float32(b.global_scale), equal_nan=True)
+    assert np.array_equal(tensor_amax(x, "te-nvfp4-rht"), tensor_amax(y, "te-nvfp4"), equal_nan=True)

@@ -307,6 +307,23 @@ def widen_run(u, out, bf16):
             out[j] = f16_bits(u[j])
 
 
+def widened(u, w, bf16):
+    """The float32 bit patterns of the flat run u: u itself (uint32), or uint16 patterns (bfloat16 if bf16, else
+    float16) widened into w[:u.size] by widen_run. Jitted code only."""
+    raise NotImplementedError("widened is compiled into jitted callers only")
+
+
+@overload(widened, inline="always")
+def _widened_impl(u, w, bf16):
+    if u.dtype == types.uint32:
+        return lambda u, w, bf16: u
+
+    def widen(u, w, bf16):
+        widen_run(u, w[:u.size], bf16)
+        return w[:u.size]
+    return widen
+
+
 def bits32_at(v, j, bf16):
     """The float32 bit pattern of element j of v: uint32 (float32 bits) or uint16 (bfloat16 if bf16, else
     float16) patterns. Jitted code only (dispatched on v's type at compile time)."""

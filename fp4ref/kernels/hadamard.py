@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f32_as_u32, u32_as_f32
-from .cast import bits32_at
+from .cast import bits32_at, widened
 
 INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
 MASK32 = 0xFFFFFFFF
@@ -42,6 +42,7 @@ DBL_MAX = 1.7976931348623157e308
 FLT_MAX = 3.4028234663852886e38
 CERT_NONE, CERT_EXACT, CERT_SPECIAL = 0, 1, 2
 CHUNK = 64                       # blocks per prange work unit; any value gives the same bits
+TE_RUN = 64                      # te_rows: blocks per run through its scratch arrays
 IRR_MARGIN = 16                  # units of the float64 estimate's last place; its error is below 4 (round_irr)
 
 
@@ -600,91 +601,77 @@ def te_block(x, bf16, off, st, B, to_bf16, o32, o16, acc):
             o32[off + j * st] = a if a == a else np.float32(np.nan)
 
 
-@njit(cache=True, inline="always")
-def _sign_bit(v):
-    return f32_as_u32(v) & np.uint32(0x80000000)
-
-
-@njit(cache=True, inline="always")
-def _flip(v, n):
-    """v with its sign bit xor n (n: 0 or 0x80000000)."""
-    return u32_as_f32(np.uint32(f32_as_u32(v) ^ n))
-
-
-@njit(cache=True)
-def te_blocks(xs, bf16, B, to_bf16, o32, o16, X, A):
-    """te_block for the consecutive 16-blocks of xs (unit stride, one B; bit patterns as te_block's x) into
-    o32/o16 (their slices): the same sums in the same order, held block-minor (X, A: (16, blocks) scratch) so
-    that every step runs across the blocks, which LLVM vectorizes (block by block it does not: about 4x
-    slower). Every B[i, j] is +-0.25 and rounding to nearest is symmetric (fl(-v) = -fl(v)), so fl32(x_i * B[i, j])
-    is fl32(x_i * 0.25) with its sign bit flipped where B[i, j] < 0: one product per input instead of 16, and an
-    integer xor in the sums (2x faster at 4096^2 than 16 float products per output)."""
+@njit(cache=True, fastmath={"contract"})
+def te_rows(xs, bf16, N, to_bf16, o32, o16):
+    """te_block for the consecutive 16-blocks of xs (unit stride, one matrix; bit patterns as te_block's x) into
+    o32/o16 (their slices). Every B[i, j] is +-0.25 and rounding to nearest is symmetric (fl(-v) = -fl(v)), so
+    fl32(x_i * B[i, j]) is fl32(x_i * 0.25) with its sign bit xor N[i, j] (B's sign bits): one product per
+    input. Output j's 16 terms are added in order from +0.0 in one expression, so the loop over j has no
+    dependence between outputs and LLVM vectorizes it across them (no transpose). Each term is q_i times +-1.0
+    (N) under contract: the fused multiply-add of an exact product is the same rounding as the addition of
+    +-q_i, one instruction instead of three. Returns the largest magnitude bit pattern of the outputs as
+    written (bfloat16 outputs widened): the tensor amax that block quantization needs next."""
     nb = xs.size // 16
-    for b in range(nb):
-        for i in range(16):
-            X[i, b] = u32_as_f32(bits32_at(xs, b * 16 + i, bf16)) * np.float32(0.25)
-    # each output's 16 terms and sums written out in order (+0.0 first) in one loop across the blocks: the
-    # partial sums stay in registers (a loop over i around it stores and reloads them: ~1.5x slower)
-    x0, x1, x2, x3, x4, x5, x6, x7 = X[0], X[1], X[2], X[3], X[4], X[5], X[6], X[7]
-    x8, x9, x10, x11, x12, x13, x14, x15 = X[8], X[9], X[10], X[11], X[12], X[13], X[14], X[15]
-    zero = np.float32(0.0)
-    for j in range(16):
-        a = A[j]
-        n0, n1, n2, n3 = _sign_bit(B[0, j]), _sign_bit(B[1, j]), _sign_bit(B[2, j]), _sign_bit(B[3, j])
-        n4, n5, n6, n7 = _sign_bit(B[4, j]), _sign_bit(B[5, j]), _sign_bit(B[6, j]), _sign_bit(B[7, j])
-        n8, n9, n10, n11 = _sign_bit(B[8, j]), _sign_bit(B[9, j]), _sign_bit(B[10, j]), _sign_bit(B[11, j])
-        n12, n13, n14, n15 = _sign_bit(B[12, j]), _sign_bit(B[13, j]), _sign_bit(B[14, j]), _sign_bit(B[15, j])
-        for b in range(nb):
-            s = zero + _flip(x0[b], n0)
-            s = s + _flip(x1[b], n1)
-            s = s + _flip(x2[b], n2)
-            s = s + _flip(x3[b], n3)
-            s = s + _flip(x4[b], n4)
-            s = s + _flip(x5[b], n5)
-            s = s + _flip(x6[b], n6)
-            s = s + _flip(x7[b], n7)
-            s = s + _flip(x8[b], n8)
-            s = s + _flip(x9[b], n9)
-            s = s + _flip(x10[b], n10)
-            s = s + _flip(x11[b], n11)
-            s = s + _flip(x12[b], n12)
-            s = s + _flip(x13[b], n13)
-            s = s + _flip(x14[b], n14)
-            a[b] = s + _flip(x15[b], n15)
-    if to_bf16:
-        for b in range(nb):
+    U = np.empty(TE_RUN * 16, np.uint32)
+    X = np.empty(TE_RUN * 16, np.float32)
+    S = np.empty(TE_RUN * 16, np.float32)
+    m = np.uint32(0)
+    for r0 in range(0, nb, TE_RUN):
+        nr = min(nb, r0 + TE_RUN) - r0
+        e0 = r0 * 16
+        xw = widened(xs[e0:e0 + nr * 16], U, bf16)  # 16-bit inputs: widened in a loop that vectorizes
+        for k in range(nr * 16):
+            X[k] = u32_as_f32(xw[k]) * np.float32(0.25)
+        for b in range(nr):
+            q0, q1, q2, q3 = X[b * 16], X[b * 16 + 1], X[b * 16 + 2], X[b * 16 + 3]
+            q4, q5, q6, q7 = X[b * 16 + 4], X[b * 16 + 5], X[b * 16 + 6], X[b * 16 + 7]
+            q8, q9, q10, q11 = X[b * 16 + 8], X[b * 16 + 9], X[b * 16 + 10], X[b * 16 + 11]
+            q12, q13, q14, q15 = X[b * 16 + 12], X[b * 16 + 13], X[b * 16 + 14], X[b * 16 + 15]
             for j in range(16):
-                a = A[j, b]
-                bits = np.int64(np.float32(a).view(np.uint32))
-                o16[b * 16 + j] = 0x7FC0 if a != a else (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-    else:
-        # NaN -> the canonical NaN decided on the bits: the float compare-and-select measured 2x slower here
-        for b in range(nb):
-            for j in range(16):
-                u = f32_as_u32(A[j, b])
-                o32[b * 16 + j] = u32_as_f32(u if (u & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
-                                             else np.uint32(0x7FC00000))
+                S[b * 16 + j] = (np.float32(0.0) + q0 * N[0, j] + q1 * N[1, j] + q2 * N[2, j] + q3 * N[3, j]
+                                 + q4 * N[4, j] + q5 * N[5, j] + q6 * N[6, j] + q7 * N[7, j] + q8 * N[8, j]
+                                 + q9 * N[9, j] + q10 * N[10, j] + q11 * N[11, j] + q12 * N[12, j]
+                                 + q13 * N[13, j] + q14 * N[14, j] + q15 * N[15, j])
+        # NaN -> the canonical NaN, decided on the bits (a float compare-and-select measured 2x slower)
+        if to_bf16:
+            o = o16[e0:e0 + nr * 16]
+            for k in range(nr * 16):
+                u = f32_as_u32(S[k])
+                h = (u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16
+                h = np.uint32(0x7FC0) if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else h
+                o[k] = h
+                m = max(m, (h << 16) & np.uint32(0x7FFFFFFF))
+        else:
+            o = o32[e0:e0 + nr * 16]
+            for k in range(nr * 16):
+                u = f32_as_u32(S[k])
+                w = np.uint32(0x7FC00000) if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else u
+                o[k] = u32_as_f32(w)
+                m = max(m, w & np.uint32(0x7FFFFFFF))
+    return m
 
 
 @njit(cache=True, parallel=True)
 def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
     """Model of TransformerEngine's RHT16 numerics on the flat bit patterns x (see te_block and
-    fp4ref.hadamard)."""
+    fp4ref.hadamard). Returns te_rows' largest output magnitude pattern where it ran (contiguous blocks with one
+    matrix), else -1."""
     rows = pre * (m // 16)
     shared = sg.shape[0] == 1
     if post == 1 and shared:
-        # contiguous blocks, one matrix: CHUNK blocks at a time side by side, 64 work units (scratch made once
-        # per unit); the unused output is empty
-        nu = min(64, (rows + CHUNK - 1) // CHUNK)
+        # contiguous blocks, one matrix: 64 work units of consecutive blocks; the unused output is empty
+        B = np.empty((16, 16), np.float32)
+        te_matrix(B, H, sg, 0, inverse)
+        N = np.empty((16, 16), np.float32)
+        for i in range(16):
+            for j in range(16):
+                N[i, j] = np.float32(4.0) * B[i, j]
+        nu = min(64, rows)
+        part = np.zeros(max(nu, 1), np.int64)
         for u in prange(nu):
-            B = np.empty((16, 16), np.float32)
-            te_matrix(B, H, sg, 0, inverse)
-            X = np.empty((16, CHUNK), np.float32)
-            A = np.empty((16, CHUNK), np.float32)
-            for r0 in range(u * rows // nu, (u + 1) * rows // nu, CHUNK):
-                s0, s1 = r0 * 16, min((u + 1) * rows // nu, r0 + CHUNK) * 16
-                te_blocks(x[s0:s1], bf16, B, to_bf16, o32[s0:s1], o16[s0:s1], X, A)
-        return
+            b0, b1 = u * rows // nu, (u + 1) * rows // nu
+            part[u] = te_rows(x[b0 * 16:b1 * 16], bf16, N, to_bf16, o32[b0 * 16:b1 * 16], o16[b0 * 16:b1 * 16])
+        return part.max()
     ncp = (post + CHUNK - 1) // CHUNK
     units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
     for it in prange(units):
@@ -703,6 +690,7 @@ def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
                 if not shared:
                     te_matrix(B, H, sg, row * post + c, inverse)
                 te_block(x, bf16, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
+    return -1
 
 
 @njit(cache=True)
