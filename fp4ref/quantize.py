@@ -415,14 +415,19 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(v, cc, sc, sv, plan) -> None:
+def _quantize_bits(v, cc, sc, sv, plan, sr=None) -> None:
     """The bit-pattern loop on the float32/float16/bfloat16 chunk v, then the generic loop over the tiles it left
-    (gathered, one call)."""
+    (gathered, one call). sr: (the chunk's random integers (1, r, C), width, recipe) for stochastic-ptx: the
+    element codes are rounded with them, from the same element values (KB.sr_tiles_f32; gathered tiles through
+    fp4ref.encode, as the generic stochastic path does)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     KB.quantize_tiles_f32(*_bits_input(v), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
                           plan.spol, plan.stab)
+    if sr is not None:
+        KB.sr_tiles_f32(*_bits_input(v), sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol,
+                        plan.sfp, plan.spol, plan.stab)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
@@ -430,13 +435,31 @@ def _quantize_bits(v, cc, sc, sv, plan) -> None:
     cols = (tj * tc)[:, None, None] + np.arange(tc)[None, None, :]
     xs = _kernel_chunk(v[0][rows, cols]).reshape(1, ti.size * tr, tc)
     cs = np.empty(xs.shape, np.uint8)
+    vs = np.empty(xs.shape if sr is not None else (1, 1, 1), np.float64)
     scs = np.empty((1, ti.size, 1), np.int16)
     svs = np.empty((1, ti.size, 1), np.float64)
-    K.quantize_tiles(xs, cs, np.empty((1, 1, 1), np.float64), scs, svs, ip, plan.fp, plan.efp, plan.epol,
-                     plan.sfp, plan.spol, plan.stab, plan.thp, plan.thn)
+    K.quantize_tiles(xs, cs, vs, scs, svs, ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol, plan.stab,
+                     plan.thp, plan.thn)
+    if sr is not None:
+        rc, width, rec = sr
+        cs = _cast.encode(vs.reshape(-1), rec.elem, rec.rounding, overflow=rec.overflow, nan=rec.nan,
+                          neg_zero=rec.neg_zero, rbits=rc[0][rows, cols].reshape(-1),
+                          rbits_width=width).reshape(cs.shape)
     cc[0][rows, cols] = cs.reshape(ti.size, tr, tc)
     sc[0, ti, tj] = scs[0, :, 0]
     sv[0, ti, tj] = svs[0, :, 0]
+
+
+def _sr_bits(rec, plan, a, rbits, geo_view):
+    """(per-element random integers in the (B, R, C) view, width) where stochastic rounding can take the
+    bit-pattern loops (stochastic-ptx, explicit bits, the float32 bit-field conditions), else None."""
+    from . import stochastic as _St
+    if a.dtype == np.float64 or _St.variant_name(rec.rounding) != "stochastic-ptx":
+        return None
+    width = _St._width("stochastic-ptx", _formats.get(rec.elem), None, None, ml_dtypes.finfo(a.dtype).nmant + 1)
+    if not _St._ptx32(_St.K.V_PTX, a, width, plan.epol):
+        return None
+    return _St._element_bits(rbits, a.shape, width).reshape(geo_view), width
 
 
 def _get_recipe(recipe, overrides):
@@ -484,18 +507,20 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     scode = np.empty(grid, np.int16)
     sval = np.empty(grid, np.float64)  # read back only for fp32 scales (a coded scale's value is stab[code])
     tr = geo.tile[0]
+    srb = _sr_bits(rec, plan, a, rbits, geo.view) if sr_chunks else None
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views
         v = view[b:b + 1, r0:r1, :]
         cc = codes[b:b + 1, r0:r1]
-        vc = np.empty(v.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
-        if not stochastic and _bits_path(plan, v):
-            _quantize_bits(v, cc, sc, sv, plan)
-        else:
-            K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,
-                             plan.spol, plan.stab, plan.thp, plan.thn)
+        if (not stochastic or srb is not None) and _bits_path(plan, v):
+            sr = None if srb is None else (srb[0][b:b + 1, r0:r1], srb[1], rec)
+            _quantize_bits(v, cc, sc, sv, plan, sr)
+            continue
+        vc = np.empty(v.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
+        K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,
+                         plan.spol, plan.stab, plan.thp, plan.thn)
         if sr_chunks:
             lo, hi = (b * R + r0) * C, (b * R + r1) * C
             try:

@@ -453,6 +453,37 @@ def test_stochastic_rounding_row_chunk_by_chunk_equals_one_value_array(monkeypat
     assert str(e1.value) == str(e2.value)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
+@pytest.mark.parametrize("name", ["ocp-mxfp4", "ocp-mxfp6-e2m3", "ocp-mxfp8-e4m3", "te-nvfp4", "te-nvfp4-2d",
+                                  "torchao-mxfp4-rceil", "torchao-nvfp4", "paper-e4m3-ts"])
+def test_stochastic_bit_pattern_loop_equals_the_generic_element_values_rounded(monkeypatch, name, dtype):
+    # stochastic-ptx with explicit bits takes the bit-pattern loops (scale codes as for round-to-nearest, then
+    # the carry rule on the same element values); the generic loop's float64 values through fp4ref.encode give
+    # the reference bytes
+    import importlib
+    from test_quantize_bits import adversarial
+    Q = importlib.import_module("fp4ref.quantize")
+    with np.errstate(over="ignore"):  # float16: the huge tiles become Inf tiles
+        x = adversarial((64, 256), seed=11).astype(dtype)
+    rec = Q._get_recipe(name, {"rounding": "stochastic-ptx"})
+    width = {"e2m1": 8}.get(rec.elem, 16)
+    bits = np.random.default_rng(2).integers(0, 1 << width, x.shape, dtype=np.uint16 if width > 8 else np.uint8)
+    bits[:8] = 0
+    bits[8:16] = (1 << width) - 1
+    finite = np.where(np.isfinite(x), x, 0).astype(dtype)  # a finite tensor amax: tensor-scale recipes too
+    for a in (Q._as_input(x), Q._as_input(finite)):
+        ran = []
+        monkeypatch.setattr(Q.KB, "sr_tiles_f32", lambda *args, f=Q.KB.sr_tiles_f32: ran.append(f(*args)))
+        fast = Q._run(a, rec, -1, rbits=bits)
+        monkeypatch.undo()
+        monkeypatch.setattr(Q, "_sr_bits", lambda *args: None)
+        slow = Q._run(a, rec, -1, rbits=bits)
+        monkeypatch.undo()
+        assert np.array_equal(fast.codes, slow.codes) and np.array_equal(fast.scales, slow.scales)
+    # the finite tensor went through the bit-pattern loops (arithmetic in a 16-bit input type has none)
+    assert ran or (rec.arith == "input" and dtype != np.float32)
+
+
 # --- bad options -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw,msg", [
     ({"scale_rule": "median"}, "unknown scale_rule 'median'; valid: floor"),

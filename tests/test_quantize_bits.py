@@ -21,6 +21,7 @@ from fp4ref import formats, recipes
 from fp4ref.cast import cast_params
 from fp4ref.kernels.cast import bits32_params, encode_one
 from fp4ref.kernels import quantize_bits as KB
+from fp4ref.kernels import stochastic as KS_
 from fp4ref.kernels.quantize_bits import K_RANGE, encode_bits32_scaled
 
 Q = importlib.import_module("fp4ref.quantize")  # the module (fp4ref.quantize is the function)
@@ -63,6 +64,40 @@ def _patterns(seed):
 
 
 KS = np.array(sorted(set(list(range(-K_RANGE, K_RANGE + 1, 11)) + list(range(-160, 161)))), np.int64)
+
+
+@njit  # no cache, as _scaled_pairs
+def _sr_scaled_pairs(bits, xs, ks, rs, width, fp, pol):
+    """sr_code_scaled against the float64 stochastic-ptx loop on x·2^-k (exact in float64), same integers."""
+    q = bits32_params(fp, pol)
+    prm = KS_.sr_params(fp, pol)
+    bad = 0
+    first = (-1, -1, -1, -1, -1)
+    for i in range(bits.size):
+        for k in ks:
+            for rr in rs:
+                c = KB.sr_code_scaled(np.int64(bits[i]), rr, width, k, q)
+                ref = KS_.sr_encode_one(xs[i] * 2.0 ** -np.float64(k), rr, prm, KS_.V_PTX, width, 53)
+                if c != ref:
+                    if bad == 0:
+                        first = (i, k, rr, c, ref)
+                    bad += 1
+    return bad, first
+
+
+@pytest.mark.parametrize("fmt", [n for n in formats.names() if formats.get(n).has_zero])  # SR formats
+def test_scaled_stochastic_carry_rule_equals_the_float64_loop_on_the_exact_product(fmt):
+    bits = _patterns(hash(fmt) & 0xFFFF)[::4]
+    xs = bits.view(np.float32).astype(np.float64)
+    f = formats.get(fmt)
+    rng = np.random.default_rng(3)
+    for width in (1, 8, 16, 23, 32):
+        rs = np.unique(np.concatenate([[0, (1 << width) - 1, 1 << (width - 1)],
+                                       rng.integers(0, 1 << width, 3, dtype=np.int64)])).astype(np.int64)
+        for ovf in ["saturate"] + (["nan"] if f.has_nan else []) + (["inf"] if f.has_inf else []):
+            fp, pol = cast_params(f, "nearest-even", ovf)
+            bad, first = _sr_scaled_pairs(bits, xs, KS[::7], rs, width, fp, pol)
+            assert bad == 0, f"{fmt} width {width} {ovf}: {bad} differ, first (i, k, r, ours, ref) = {first}"
 
 
 @pytest.mark.parametrize("fmt", formats.names())

@@ -24,6 +24,7 @@ from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64
 from .cast import bits32_params, encode_bits32, encode_one, widen_run
+from .stochastic import _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
                        IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
@@ -34,36 +35,32 @@ K_RANGE = 300  # |k| handled by encode_bits32_scaled (tests/test_quantize_bits.p
 
 
 @njit(cache=True, inline="always")
-def encode_bits32_scaled(b, k, q):
-    """Code of (the finite float32 with bits b) · 2^-k, rounded once; q = bits32_params; |k| <= K_RANGE.
+def _scaled_cut(b, k, q):
+    """(sgn, neg, sig, r, base) of (the finite float32 with bits b) · 2^-k: its value is (base + sig / 2^r) in
+    magnitude-code units, so that rounding sig at bit r and adding base gives the magnitude code.
 
-    As encode_bits32, with the binade of the scaled value: its exponent is floor(log2 sig) + max(ex, 1) - 150 - k
-    (floor(log2 sig) read from the exponent field of float64(sig), so that float32 subnormals get their true
-    binade). The cut r = ec - mb + 150 + k - max(ex, 1) is negative only when sig has fewer than mb significant
-    bits and the scaled value is in the format's normal range: the value is then exact, n = sig << -r (and
-    r = 0, exact too, takes no rounding increment).
-    No E8M0 subnormal quirk here (the caller leaves formats with it to the generic loop).
+    The binade of the scaled value: its exponent is floor(log2 sig) + max(ex, 1) - 150 - k (floor(log2 sig) read
+    from the exponent field of float64(sig), so that float32 subnormals get their true binade). The cut r =
+    ec - mb + 150 + k - max(ex, 1) is negative only when sig has fewer than mb significant bits and the scaled
+    value is in the format's normal range: the value is then exact, sig << -r with r = 0.
     """
-    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
-     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
+    mb, emin, bias, neg_abs = q[0], q[1], q[2], q[11]
     sgn = b >> 31
     ex = (b >> 23) & 0xFF
     man = b & 0x7FFFFF
-    neg = sgn & (1 - neg_abs)
     sig = man | (0x800000 if ex != 0 else 0)
     ex1 = max(ex, 1)
     pf = np.int64((f64_as_u64(np.float64(sig)) >> 52) & 0x7FF) - 1023
     ec = max(pf + ex1 - 150 - k, emin)
     r = ec - mb + 150 + k - ex1
-    sig = sig << max(-r, 0)
-    r = min(max(r, 0), 31)
-    base = (ec + bias - 1) << mb
-    mask = (np.int64(1) << r) - 1
-    odd = (base + (sig >> r)) & 1
-    away = (k_neg if neg != 0 else k_pos) | (k_odd & (odd ^ 1))
-    inc = ((mask >> 1) & m_half) + k_one + (odd & m_odd) + (mask & -away)
-    n = (sig + (inc & -np.int64(r > 0))) >> r  # r = 0: nothing below the cut, the value is exact
-    mag = max(base + n, 0)
+    return sgn, sgn & (1 - neg_abs), sig << max(-r, 0), max(r, 0), (ec + bias - 1) << mb
+
+
+@njit(cache=True, inline="always")
+def _scaled_finish(mag, neg, sgn, sig, q):
+    """The code of a scaled finite value from its rounded magnitude code (overflow, sign, unsigned, zero)."""
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
     if mag > (lim_neg if neg != 0 else lim_pos):
         mag = ovf_neg if neg != 0 else ovf_pos
     c = (((mag ^ nx) + na) & nm) if neg != 0 else mag
@@ -72,6 +69,37 @@ def encode_bits32_scaled(b, k, q):
     if sig == 0:
         c = z_neg if sgn != 0 else z_pos
     return c
+
+
+@njit(cache=True, inline="always")
+def encode_bits32_scaled(b, k, q):
+    """Code of (the finite float32 with bits b) · 2^-k, rounded once; q = bits32_params; |k| <= K_RANGE.
+
+    As encode_bits32, in the binade of the scaled value (_scaled_cut); r = 0 (an exact value) takes no rounding
+    increment. No E8M0 subnormal quirk here (the caller leaves formats with it to the generic loop).
+    """
+    (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
+     nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
+    sgn, neg, sig, r, base = _scaled_cut(b, k, q)
+    r = min(r, 31)
+    mask = (np.int64(1) << r) - 1
+    odd = (base + (sig >> r)) & 1
+    away = (k_neg if neg != 0 else k_pos) | (k_odd & (odd ^ 1))
+    inc = ((mask >> 1) & m_half) + k_one + (odd & m_odd) + (mask & -away)
+    n = (sig + (inc & -np.int64(r > 0))) >> r
+    return _scaled_finish(max(base + n, 0), neg, sgn, sig, q)
+
+
+@njit(cache=True, inline="always")
+def sr_code_scaled(b, rr, width, k, q):
+    """stochastic-ptx code of (the finite float32 with bits b) · 2^-k with random integer rr (width <= 32 bits),
+    as kernels.stochastic._ptx32_code rounds a float32: n = (sig + rr * 2^(r - width)) >> r (rr >> (width - r)
+    for a narrower cut), so the bits of the fraction below 2^-width never matter. A cut beyond 24 + width
+    leaves n = 0 whatever rr is, so clamping it there changes nothing; r = 0 (exact) adds rr >> width = 0."""
+    sgn, neg, sig, r, base = _scaled_cut(b, k, q)
+    r = min(r, 24 + width)
+    inc = (rr << max(r - width, 0)) >> max(width - r, 0)
+    return _scaled_finish(max(base + ((sig + inc) >> r), 0), neg, sgn, sig, q)
 
 
 @njit(cache=True, inline="always")
@@ -714,6 +742,70 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, s
                 else:
                     _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
             _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm)
+
+
+@njit(cache=True, inline="always")
+def _sr_run(v, rv, out, exact, k, op, a1, a2, width, q):
+    """stochastic-ptx codes of a run's element values (x · 2^-k, or the float32 expression (op, a1, a2)) with
+    the run's random integers rv (one loop per form, as _run_f32)."""
+    n = v.size
+    if exact:
+        for j in range(n):
+            out[j] = sr_code_scaled(np.int64(v[j]), np.int64(rv[j]), width, k, q)
+    elif op == 0:
+        for j in range(n):
+            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 0, a1, a2))), np.int64(rv[j]),
+                                 width, q)
+    elif op == 1:
+        for j in range(n):
+            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 1, a1, a2))), np.int64(rv[j]),
+                                 width, q)
+    else:
+        for j in range(n):
+            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 2, a1, a2))), np.int64(rv[j]),
+                                 width, q)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
+    """Element codes by stochastic-ptx with per-element random integers rb (B, R, C; width <= 32 bits) for the
+    tiles that quantize_tiles_f32 coded (slow == 0), from the scale codes it wrote (scode; sval for fp32
+    scales). The element value is the one the deterministic loop rounds (x · 2^-k exactly, or the float32
+    expression), so that only the rounding differs: sr_code_scaled, or _ptx32_code on the float32 value. A tile
+    whose element form this loop cannot take gets slow = 1 (the caller reruns it through the generic loop). The
+    element policies must give no raise sentinel, no E8M0 quirk and no negative='abs' (the caller checks)."""
+    B, R, C = xin.shape
+    tr = ip[IP_TR]
+    tc = ip[IP_TC]
+    ntr = R // tr
+    ntc = C // tc
+    exact = ip[IP_EEXPR] == EE_EXACT
+    T = tables(ip, fp, efp, epol, sfp, spol, stab)
+    q, tok, tk, top, ta1, ta2 = T[0], T[2], T[3], T[4], T[5], T[6]
+    ntask = B * ntr
+    nch = min(ntask, 64)
+    for ch in prange(nch):
+        w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
+        for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
+            b = task // ntr
+            ti = task % ntr
+            r0 = ti * tr
+            rows = tile_row(xin, b, r0, tr, w, bf16)
+            for tj in range(ntc):
+                if slow[b, ti, tj]:
+                    continue
+                code = scode[b, ti, tj]
+                if code >= 0:
+                    ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
+                else:
+                    ok, k, op, a1, a2 = _element_form(code, sval[b, ti, tj], ip, fp)
+                if not ok:
+                    slow[b, ti, tj] = 1
+                    continue
+                c0 = tj * tc
+                for i in range(tr):
+                    _sr_run(rows[i, c0:c0 + tc], rb[b, r0 + i, c0:c0 + tc], codes[b, r0 + i, c0:c0 + tc], exact,
+                            k, op, a1, a2, width, q)
 
 
 @njit(cache=True, parallel=True)
