@@ -106,7 +106,7 @@ def _sweep_ladder(exact, k, op, a1, a2, t, o, nx, na, nm, q, tpos, tneg, first):
     for c in prange(1 << 16):
         xs = np.arange(c << 16, (c + 1) << 16).astype(np.uint32)
         out = np.empty(1 << 16, np.uint8)
-        KB._run_ladder(xs, out, 1 << 16, t, o, nx, na, nm)
+        KB._run_ladder(xs, out, 0, 1 << 16, t, o, nx, na, nm)
         for j in range(1 << 16):
             b = xs[j]
             neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
