@@ -474,6 +474,18 @@ def _get_recipe(recipe, overrides):
     return rec
 
 
+def _philox_as_bits(rec, rbits, a):
+    """PhiloxBits for stochastic-ptx as the explicit integers they give each element (fp4ref.stochastic
+    .philox_integers), so that they take the bit-pattern loops (1-4 bytes per element, where the generic path
+    holds float64 element values); anything else unchanged."""
+    from . import stochastic as _St
+    if not isinstance(rbits, _St.PhiloxBits) or a.dtype == np.float64 \
+            or _St.variant_name(rec.rounding) != "stochastic-ptx":
+        return rbits
+    width = _St._width("stochastic-ptx", _formats.get(rec.elem), None, None, ml_dtypes.finfo(a.dtype).nmant + 1)
+    return _St.philox_integers(rbits, a.shape, width)
+
+
 def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=True, hint=None) -> QuantizedTensor:
     """Quantize a (already transformed by the recipe's transform; hint: the transform's amax, see _amax)."""
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
@@ -496,6 +508,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     stochastic = isinstance(rec.rounding, str) and rec.rounding.lower().startswith("stochastic")
     if rbits is not None and not stochastic:
         raise ValueError(f"rbits= applies to stochastic rounding; recipe rounding is {rec.rounding!r}")
+    rbits = _philox_as_bits(rec, rbits, a)
     B, R, C = geo.view
     codes = np.empty((B, R, C), np.uint8)
     # stochastic rounding with per-element bits where the kernel view is x's memory order: the element values

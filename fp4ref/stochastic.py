@@ -320,6 +320,20 @@ def _philox_args(p: PhiloxBits, shape):
     return seed, lo, lane0, subs
 
 
+def philox_integers(p: PhiloxBits, shape, width: int) -> np.ndarray:
+    """The per-element random integers that ``p`` gives an x of this shape without lanes (each element takes the
+    low ``width`` bits of its word), as an unsigned array of x's shape: explicit bits equal to ``p``."""
+    if not 1 <= width <= 32:
+        raise ValueError(f"Philox words have 32 bits; rbits_width={width} needs explicit bits")
+    from .random import philox4x32_10_many
+    _, _, _, subs = _philox_args(p, shape)
+    n = int(np.prod(shape))
+    words = philox4x32_10_many(p.seed, subs, p.offset, n // subs.size if subs.size else 0,
+                               offset_unit=p.offset_unit)
+    np.bitwise_and(words, np.uint32((1 << width) - 1), out=words)
+    return words.astype(np.uint8 if width <= 8 else np.uint16 if width <= 16 else np.uint32).reshape(shape)
+
+
 def encode_stochastic(x, fmt, rounding, *, rbits=None, rbits_width=None, lanes=None, overflow="saturate",
                       nan=None, neg_zero="keep", negative=None, zero=None, e8m0_subnormal="round") -> np.ndarray:
     """Codes (uint8, x's shape) of ``x`` rounded with a stochastic variant; called by :func:`fp4ref.encode`.

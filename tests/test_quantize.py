@@ -484,6 +484,25 @@ def test_stochastic_bit_pattern_loop_equals_the_generic_element_values_rounded(m
     assert ran or (rec.arith == "input" and dtype != np.float32)
 
 
+@pytest.mark.parametrize("sub", [0, "rows"])
+def test_stochastic_philox_bits_take_the_bit_pattern_loops_with_the_same_bytes(monkeypatch, sub):
+    # PhiloxBits become the explicit integers they give each element; passing them on to fp4ref.encode (the
+    # generic path) gives the same bytes
+    import importlib
+    from fp4ref.stochastic import PhiloxBits
+    from test_quantize_bits import adversarial
+    Q = importlib.import_module("fp4ref.quantize")
+    x = adversarial((32, 256), seed=13)
+    x = np.where(np.isfinite(x), x, 0).astype(np.float32)
+    for name, width in (("ocp-mxfp4", 8), ("te-nvfp4", 8), ("ocp-mxfp8-e4m3", 16)):
+        p = PhiloxBits(seed=0x1234, offset=5, subsequence=np.arange(32) + 7 if sub == "rows" else 3)
+        fast = quantize(x, name, rounding="stochastic-ptx", rbits=p)
+        with monkeypatch.context() as m:
+            m.setattr(Q, "_philox_as_bits", lambda rec, rbits, a: rbits)
+            slow = quantize(x, name, rounding="stochastic-ptx", rbits=p)
+        assert np.array_equal(fast.codes, slow.codes) and np.array_equal(fast.scales, slow.scales)
+
+
 # --- bad options -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw,msg", [
     ({"scale_rule": "median"}, "unknown scale_rule 'median'; valid: floor"),
