@@ -450,13 +450,19 @@ def _quantize_bits(v, cc, sc, sv, plan, sr=None) -> None:
     sv[0, ti, tj] = svs[0, :, 0]
 
 
+def _ptx_width(rec, a) -> int:
+    """The random bits per element that stochastic-ptx takes for the recipe's element format (the PTX width)."""
+    from . import stochastic as _St
+    return _St._width("stochastic-ptx", _formats.get(rec.elem), None, None, ml_dtypes.finfo(a.dtype).nmant + 1)
+
+
 def _sr_bits(rec, plan, a, rbits, geo_view):
     """(per-element random integers in the (B, R, C) view, width) where stochastic rounding can take the
     bit-pattern loops (stochastic-ptx, explicit bits, the float32 bit-field conditions), else None."""
     from . import stochastic as _St
     if a.dtype == np.float64 or _St.variant_name(rec.rounding) != "stochastic-ptx":
         return None
-    width = _St._width("stochastic-ptx", _formats.get(rec.elem), None, None, ml_dtypes.finfo(a.dtype).nmant + 1)
+    width = _ptx_width(rec, a)
     if not _St._ptx32(_St.K.V_PTX, a, width, plan.epol):
         return None
     return _St._element_bits(rbits, a.shape, width).reshape(geo_view), width
@@ -482,8 +488,7 @@ def _philox_as_bits(rec, rbits, a):
     if not isinstance(rbits, _St.PhiloxBits) or a.dtype == np.float64 \
             or _St.variant_name(rec.rounding) != "stochastic-ptx":
         return rbits
-    width = _St._width("stochastic-ptx", _formats.get(rec.elem), None, None, ml_dtypes.finfo(a.dtype).nmant + 1)
-    return _St.philox_integers(rbits, a.shape, width)
+    return _St.philox_integers(rbits, a.shape, _ptx_width(rec, a))
 
 
 def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=True, hint=None) -> QuantizedTensor:
