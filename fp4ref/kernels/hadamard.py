@@ -605,12 +605,12 @@ def te_block(x, bf16, off, st, B, to_bf16, o32, o16, acc):
 def te_rows(xs, bf16, N, to_bf16, o32, o16):
     """te_block for the consecutive 16-blocks of xs (unit stride, one matrix; bit patterns as te_block's x) into
     o32/o16 (their slices). Every B[i, j] is +-0.25 and rounding to nearest is symmetric (fl(-v) = -fl(v)), so
-    fl32(x_i * B[i, j]) is fl32(x_i * 0.25) with its sign bit xor N[i, j] (B's sign bits): one product per
+    fl32(x_i * B[i, j]) is q_i = fl32(x_i * 0.25) times N[i, j] = +-1.0 (B's signs): one rounded product per
     input. Output j's 16 terms are added in order from +0.0 in one expression, so the loop over j has no
-    dependence between outputs and LLVM vectorizes it across them (no transpose). Each term is q_i times +-1.0
-    (N) under contract: the fused multiply-add of an exact product is the same rounding as the addition of
-    +-q_i, one instruction instead of three. Returns the largest magnitude bit pattern of the outputs as
-    written (bfloat16 outputs widened): the tensor amax that block quantization needs next."""
+    dependence between outputs and LLVM vectorizes it across them (no transpose). Under contract each
+    q_i * N[i, j] + sum becomes one fused multiply-add, which rounds as the addition of +-q_i does because the
+    product is exact. Returns the largest magnitude bit pattern of the outputs as written (bfloat16 outputs
+    widened): the tensor amax that block quantization needs next."""
     nb = xs.size // 16
     U = np.empty(TE_RUN * 16, np.uint32)
     X = np.empty(TE_RUN * 16, np.float32)
