@@ -423,11 +423,12 @@ def _quantize_bits(v, cc, sc, sv, plan, sr=None) -> None:
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
-    KB.quantize_tiles_f32(*_bits_input(v), cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
-                          plan.spol, plan.stab)
+    xin, bf16 = _bits_input(v)
+    KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
+                          plan.stab)
     if sr is not None:
-        KB.sr_tiles_f32(*_bits_input(v), sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol,
-                        plan.sfp, plan.spol, plan.stab)
+        KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
+                        plan.spol, plan.stab)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
