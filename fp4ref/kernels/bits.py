@@ -45,3 +45,21 @@ def u32_as_f32(typingctx, b):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.float32))
     return sig, codegen
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorize the calling function with 512-bit registers where the CPU has them (the function
+    attribute "prefer-vector-width"="512"). LLVM's tuning for recent Intel CPUs prefers 256 bits, and Numba has
+    no option for it; the ladder loop of the MX/NVFP4 quantizer runs ~1.6x faster on 512 bits (Xeon, AVX-512).
+    Only the vector width changes: every operation is elementwise or integer, so no result bit does. A jitted
+    function calls it once; inside a prange body it reaches the outlined loop function. Without AVX-512 the
+    attribute is capped at what the CPU has."""
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's FunctionAttributes takes only enum attributes by name; a string attribute goes into the set
+        # as the text that the IR printer writes out
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return sig, codegen

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .bits import f32_as_u32, f64_as_u64, u64_as_f64
+from .bits import f32_as_u32, f64_as_u64, u64_as_f64, wide_vectors
 
 # fp: format description (int64 array), built by fp4ref.cast.cast_params
 F_KIND, F_BITS, F_MBITS, F_BIAS, F_EMIN, F_SIGNED, F_HAS_ZERO, F_MAX_CODE, F_SIGN_BIT, F_FRAC_BITS, \
@@ -150,6 +150,7 @@ def bit_patterns(a):
 def encode_array_f64(x, out, fp, pol):
     errors = 0
     for i in prange(x.size):
+        wide_vectors()
         c = encode_one(np.float64(x[i]), fp, pol)
         if c < 0:
             errors += 1
@@ -267,6 +268,7 @@ def encode_array_f32(xin, bf16, out, fp, pol):
     q = bits32_params(fp, pol)
     errors = 0
     for i in prange(xin.size):
+        wide_vectors()
         c = encode_bits32(np.int64(bits32_at(xin, i, bf16)), q)
         if c < 0:
             errors += 1
@@ -344,5 +346,6 @@ def widen16(u, out, bf16):
     n = u.size
     step = (n + 63) // 64
     for c in prange(64):
+        wide_vectors()
         lo = min(c * step, n)
         widen_run(u[lo:min(lo + step, n)], out[lo:min(lo + step, n)], bf16)

@@ -2,9 +2,12 @@
 import numpy as np
 from numba import njit, prange
 
+from .bits import wide_vectors
+
 
 @njit(cache=True)
 def _count_run(a, b):
+    wide_vectors()
     k = 0
     for i in range(a.size):
         k += a[i] != b[i]

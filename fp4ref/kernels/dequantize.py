@@ -1,6 +1,8 @@
 """Numba loop of fp4ref.dequantize (the NumPy formulation, dequantize_reference, is the tests' reference)."""
 from numba import njit, prange
 
+from .bits import wide_vectors
+
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def dequantize_tiles(codes, grid, table, tr, tc, divide, gmode, g, out):
@@ -8,6 +10,7 @@ def dequantize_tiles(codes, grid, table, tr, tc, divide, gmode, g, out):
     float64, rounded once into out's dtype: the operations, in the order, of dequantize_reference."""
     B, R, C = codes.shape
     for task in prange(B * R):
+        wide_vectors()
         b = task // R
         i = task % R
         srow = grid[b, i // tr]

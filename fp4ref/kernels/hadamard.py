@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f32_as_u32, u32_as_f32
+from .bits import f32_as_u32, u32_as_f32, wide_vectors
 from .cast import bits32_at, widened
 
 INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
@@ -532,6 +532,7 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
             # 64 work units of CHUNK-block runs (scratch made once per unit)
             nu = min(64, (rows + CHUNK - 1) // CHUNK)
             for u in prange(nu):
+                wide_vectors()
                 v = np.empty(n, np.float64)
                 V = np.empty((16, CHUNK), np.float64)
                 O = np.empty((16, CHUNK), np.uint32)
@@ -542,6 +543,7 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
                                  flags[r0:r1], p == 24, n, k, inverse, p, ebits, container_p)
             return
         for ch in prange((rows + CHUNK - 1) // CHUNK):
+            wide_vectors()
             v = np.empty(n, np.float64)
             r0 = ch * CHUNK
             r1 = min(rows, r0 + CHUNK)
@@ -552,6 +554,7 @@ def transform_exact(x, pre, m, post, sg, k, inverse, p, ebits, container_p, o, f
         ncp = (post + CHUNK - 1) // CHUNK
         tiled = container_p == 24 and (k & 1) == 0 and ebits == 8 and (p == 8 or p == 24)
         for it in prange(rows * ncp):
+            wide_vectors()
             row = it // ncp
             c0 = (it - row * ncp) * CHUNK
             W = min(post, c0 + CHUNK) - c0
@@ -611,6 +614,7 @@ def te_rows(xs, bf16, N, to_bf16, o32, o16):
     q_i * N[i, j] + sum becomes one fused multiply-add, which rounds as the addition of +-q_i does because the
     product is exact. Returns the largest magnitude bit pattern of the outputs as written (bfloat16 outputs
     widened): the tensor amax that block quantization needs next."""
+    wide_vectors()
     nb = xs.size // 16
     U = np.empty(TE_RUN * 16, np.uint32)
     X = np.empty(TE_RUN * 16, np.float32)
@@ -669,12 +673,14 @@ def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
         nu = min(64, rows)
         part = np.zeros(max(nu, 1), np.int64)
         for u in prange(nu):
+            wide_vectors()
             b0, b1 = u * rows // nu, (u + 1) * rows // nu
             part[u] = te_rows(x[b0 * 16:b1 * 16], bf16, N, to_bf16, o32[b0 * 16:b1 * 16], o16[b0 * 16:b1 * 16])
         return part.max()
     ncp = (post + CHUNK - 1) // CHUNK
     units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
     for it in prange(units):
+        wide_vectors()
         acc = np.empty(16, np.float32)
         B = np.empty((16, 16), np.float32)
         if shared:
@@ -747,6 +753,7 @@ def block_sums(x, pre, m, post, sg, k, inverse, est, asum, cert):
     shared = sg.shape[0] == 1
     nblocks = rows * post
     for it in prange((nblocks + CHUNK - 1) // CHUNK):
+        wide_vectors()
         v = np.empty(n, np.float64)
         for idx in range(it * CHUNK, min(nblocks, (it + 1) * CHUNK)):
             row = idx // post
@@ -760,6 +767,7 @@ def block_sums(x, pre, m, post, sg, k, inverse, est, asum, cert):
 def round_f64(v, p, ebits, o):
     """Round-to-nearest-even of each float64 v (1-D) into the (p, ebits) format (bits, 1-D o); NaN -> canonical."""
     for i in prange(v.size):
+        wide_vectors()
         y = v[i]
         if y != y:
             o[i] = nan_bits(p, ebits)

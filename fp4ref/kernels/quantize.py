@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .bits import wide_vectors
 from .cast import F_SIGN_BIT, P_MODE, P_NEG_ZERO_CODE, encode_one
 
 # --- int64 parameter vector ------------------------------------------------------------------------------------
@@ -443,6 +444,7 @@ def quantize_tiles(x, codes, vals, scode, sval, ip, fp, efp, epol, sfp, spol, st
     simple = fast and nthr == 7 and ip[IP_ZERO_CODE] < 0 and np.all(thp == thn)
     zero_code = ip[IP_ZERO_CODE]
     for task in prange(B * ntr):
+        wide_vectors()
         b = task // ntr
         r0 = (task % ntr) * tr
         r1 = min(r0 + tr, R)
@@ -540,6 +542,7 @@ def tensor_amax(x, ip, fp):
     part = np.zeros(B * ntr, np.float64)
     pnan = np.zeros(B * ntr, np.bool_)
     for task in prange(B * ntr):
+        wide_vectors()
         b = task // ntr
         r0 = (task % ntr) * tr
         r1 = min(r0 + tr, R)

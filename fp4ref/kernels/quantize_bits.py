@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64
+from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64, wide_vectors
 from .cast import bits32_params, encode_bits32, encode_one, widen_run
 from .stochastic import _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
@@ -497,6 +497,7 @@ def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm):
     """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders.
     A function of its own: inside the tile loop the per-tile scalar work around it measured more than the
     elements."""
+    wide_vectors()
     for i in range(rows.shape[0]):
         v = rows[i]
         out = crow[i]
@@ -673,6 +674,7 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, s
     ntask = B * ntr
     nch = min(ntask, 64)
     for ch in prange(nch):
+        wide_vectors()
         msw = np.empty(ntc, np.uint32)
         mr = np.empty(ntc if tr > 1 else 0, np.uint32)
         tmp = np.empty(C // 4, np.uint32)
@@ -785,6 +787,7 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, efp, ep
     ntask = B * ntr
     nch = min(ntask, 64)
     for ch in prange(nch):
+        wide_vectors()
         w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
         for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
             b = task // ntr
@@ -818,6 +821,7 @@ def max_magnitude_bits(xb):
     part = np.zeros(nchunk, np.int64)
     step = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
+        wide_vectors()
         lo = min(c * step, n)
         part[c] = np.int64(_run_amax(xb[lo:min(lo + step, n)], min(lo + step, n) - lo, msk))
     return part.max()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .bits import wide_vectors
+
 _M0 = np.uint64(0xD2511F53)   # round multipliers
 _M1 = np.uint64(0xCD9E8D57)
 _W0 = np.uint64(0x9E3779B9)   # Weyl key increments
@@ -51,6 +53,7 @@ def philox_streams(k0, k1, counter_hi, counter_lo, lane, count, out):
     nb = (lane + count + 3) // 4
     total = n * nb
     for chunk in prange((total + _CHUNK_BLOCKS - 1) // _CHUNK_BLOCKS):
+        wide_vectors()
         j0 = chunk * _CHUNK_BLOCKS
         m = min(total, j0 + _CHUNK_BLOCKS) - j0
         his = np.empty(m, np.uint64)
@@ -98,6 +101,7 @@ def philox_streams(k0, k1, counter_hi, counter_lo, lane, count, out):
 def philox_blocks(counters, keys, out):
     """out[i] = Philox4x32-10(counters[i], keys[i]) for uint32 counters[n, 4], keys[n, 2]."""
     for i in prange(counters.shape[0]):
+        wide_vectors()
         x0, x1, x2, x3 = philox_block(np.uint64(counters[i, 0]), np.uint64(counters[i, 1]),
                                       np.uint64(counters[i, 2]), np.uint64(counters[i, 3]),
                                       np.uint64(keys[i, 0]), np.uint64(keys[i, 1]))

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f64_as_u64, u64_as_f64
+from .bits import f64_as_u64, u64_as_f64, wide_vectors
 from .cast import bits32_at, bits32_params, finish_bits32
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
@@ -170,6 +170,7 @@ def span(x, r, out, m, prm, variant, width, prec):
     chunk with float64/int64 buffers: inside a parallel loop body the same loop is not vectorised, and one
     signature keeps the compile (all seven loops) to one.
     """
+    wide_vectors()
     if variant == V_PTX:
         return _loop(x, r, out, m, prm, V_PTX, width, prec)
     if variant == V_TE:
@@ -192,6 +193,7 @@ def encode_bits(x, r, out, fp, pol, variant, width, prec):
     n = x.size
     errors = 0
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        wide_vectors()
         i0 = chunk * _CHUNK
         m = min(n, i0 + _CHUNK) - i0
         xc = np.empty(m, np.float64)
@@ -212,6 +214,7 @@ def encode_words(x, w, out, fp, pol, variant, width, prec, tab):
     nw = w.size
     errors = 0
     for chunk in prange((nw + _CHUNK_WORDS - 1) // _CHUNK_WORDS):
+        wide_vectors()
         j0 = chunk * _CHUNK_WORDS
         j1 = min(nw, j0 + _CHUNK_WORDS)
         m = (j1 - j0) * G
@@ -246,6 +249,7 @@ def encode_philox(x, xb, bf16, out, fp, pol, variant, width, prec, tab, low, k0,
     per = (nb + _CHUNK_BLOCKS - 1) // _CHUNK_BLOCKS
     errors = 0
     for chunk in prange(S * per):
+        wide_vectors()
         t = chunk // per
         b0 = (chunk - t * per) * _CHUNK_BLOCKS
         b1 = min(nb, b0 + _CHUNK_BLOCKS)
@@ -334,6 +338,7 @@ def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
     q = bits32_params(fp, pol)
     errors = 0
     for i in prange(xb.size):
+        wide_vectors()
         c = _ptx32_code(np.int64(bits32_at(xb, i, bf16)), np.int64(r[i]), width, q)
         errors += c < 0
         out[i] = max(c, 0)
@@ -344,6 +349,7 @@ def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
 def _ptx32_span(xb, bf16, r, out, q, width):
     """out[k] = _ptx32_code of xb[k] (as encode_ptx_bits32) with r[k] (a chunk's slices, see span); the number
     of error sentinels."""
+    wide_vectors()
     errors = 0
     for k in range(xb.size):
         c = _ptx32_code(np.int64(bits32_at(xb, k, bf16)), r[k], width, q)
