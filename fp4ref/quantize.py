@@ -415,20 +415,18 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(v, cc, sc, sv, plan, sr=None) -> None:
+def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None) -> None:
     """The bit-pattern loop on the float32/float16/bfloat16 chunk v, then the generic loop over the tiles it left
-    (gathered, one call). sr: (the chunk's random integers (1, r, C), width, recipe) for stochastic-ptx: the
+    (gathered, one call). tabs: KB.tables of the plan (made once per call). sr: (the chunk's random integers (1, r, C), width, recipe) for stochastic-ptx: the
     element codes are rounded with them, from the same element values (KB.sr_tiles_f32; gathered tiles through
     fp4ref.encode, as the generic stochastic path does)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     xin, bf16 = _bits_input(v)
-    KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol,
-                          plan.stab)
+    KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp, plan.spol, plan.stab, tabs)
     if sr is not None:
-        KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, plan.efp, plan.epol, plan.sfp,
-                        plan.spol, plan.stab)
+        KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, tabs)
     if not slow.any():
         return
     ti, tj = np.nonzero(slow[0])
@@ -527,6 +525,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     sval = np.empty(grid, np.float64)  # read back only for fp32 scales (a coded scale's value is stab[code])
     tr = geo.tile[0]
     srb = _sr_bits(rec, plan, a, rbits, geo.view) if sr_chunks else None
+    tabs = None
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views
         v = view[b:b + 1, r0:r1, :]
@@ -535,7 +534,9 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
         if (not stochastic or srb is not None) and _bits_path(plan, v):
             sr = None if srb is None else (srb[0][b:b + 1, r0:r1], srb[1], rec)
-            _quantize_bits(v, cc, sc, sv, plan, sr)
+            if tabs is None:
+                tabs = KB.tables(plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol, plan.stab)
+            _quantize_bits(v, cc, sc, sv, plan, tabs, sr)
             continue
         vc = np.empty(v.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
         K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,

@@ -377,11 +377,27 @@ def _ladder(t, m, P, o, exact, k, op, a1, a2, q):
     return True
 
 
+# The loops of _run_ladder by what a ladder needs: SHORT leaves out the eighth threshold (no such step: a format
+# of at most 8 magnitude codes, as E2M1) and zt (every negative magnitude sign-mapped); NO_T8 leaves out the eighth
+# threshold only; FULL takes both.
+SHORT, NO_T8, FULL = 0, 1, 2
+
+
 @njit(cache=True, inline="always")
-def _run_ladder(v, out, j0, n, t, o, nx, na, nm):
+def ladder_shape(t):
+    """The smallest loop of _run_ladder that gives ladder t's codes (SHORT, NO_T8 or FULL)."""
+    if t[LADDER - 1] != _NEVER:
+        return FULL
+    return NO_T8 if t[LADDER] != 0 else SHORT
+
+
+@njit(cache=True, inline="always")
+def _run_ladder(v, out, j0, n, t, o, nx, na, nm, shape):
     """Codes of v[j0:j0+n] into out[j0:j0+n] on ladder t (LADDER thresholds, zt). Written as selects, which LLVM
     turns into masked byte adds (fewer instructions than summing the compares as integers). Indexed from j0:
-    slices made per tile (bounds, alias checks) measured ~10% of a 16-element tile."""
+    slices made per tile (bounds, alias checks) measured ~10% of a 16-element tile. shape (a constant at the call
+    site, at least ladder_shape(t)): the compares it leaves out each cost a broadcast and a compare per vector on
+    one port (without both, 16-element tiles ~20% faster on a Xeon)."""
     t0, t1, t2, t3, t4, t5, t6, t7, zt = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
     one = np.uint32(1)
     for j in range(n):
@@ -395,8 +411,9 @@ def _run_ladder(v, out, j0, n, t, o, nx, na, nm):
         i = i + one if a >= t4 else i
         i = i + one if a >= t5 else i
         i = i + one if a >= t6 else i
-        i = i + one if a >= t7 else i
-        neg = b >= np.uint32(0x80000000) and a >= zt
+        if shape == FULL:
+            i = i + one if a >= t7 else i
+        neg = b >= np.uint32(0x80000000) and (shape == SHORT or a >= zt)
         out[j0 + j] = np.uint8(((i ^ nx) + na) & nm) if neg else np.uint8(i & nm)
 
 
@@ -492,12 +509,8 @@ def _coded_tiles(ms, tl, scode, b0, b1, bt):
     return left
 
 
-@njit(cache=True)
-def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm):
-    """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders.
-    A function of its own: inside the tile loop the per-tile scalar work around it measured more than the
-    elements."""
-    wide_vectors()
+@njit(cache=True, inline="always")
+def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape):
     for i in range(rows.shape[0]):
         v = rows[i]
         out = crow[i]
@@ -505,11 +518,25 @@ def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm):
             c = tl[tj]
             if c >= 0:
                 if tc == 32:
-                    _run_ladder(v, out, tj * 32, 32, lad[c], o, nx, na, nm)
+                    _run_ladder(v, out, tj * 32, 32, lad[c], o, nx, na, nm, shape)
                 elif tc == 16:
-                    _run_ladder(v, out, tj * 16, 16, lad[c], o, nx, na, nm)
+                    _run_ladder(v, out, tj * 16, 16, lad[c], o, nx, na, nm, shape)
                 else:
-                    _run_ladder(v, out, tj * tc, tc, lad[c], o, nx, na, nm)
+                    _run_ladder(v, out, tj * tc, tc, lad[c], o, nx, na, nm, shape)
+
+
+@njit(cache=True)
+def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm, shape):
+    """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders
+    (shape: the largest ladder_shape of the ladders in lad that a tile can take). A function of its own: inside
+    the tile loop the per-tile scalar work around it measured more than the elements."""
+    wide_vectors()
+    if shape == SHORT:
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, SHORT)
+    elif shape == NO_T8:
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, NO_T8)
+    else:
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, FULL)
 
 
 @njit(cache=True, error_model="numpy")
@@ -609,8 +636,11 @@ def _element_form(code, s, ip, fp):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def tables(ip, fp, efp, epol, sfp, spol, stab):
-    """The per-call tables of quantize_tiles_f32: the element form and the ladder of each scale code, and the
-    amax bucket tables of the table codes (_bucket_tables)."""
+    """The tables of quantize_tiles_f32 and sr_tiles_f32 for one plan: the element form and the ladder of each
+    scale code, and the amax bucket tables of the table codes (_bucket_tables). Made once per quantize call and
+    passed to each chunk's kernel (per chunk they took ~7% of te-nvfp4 at fp32 16384^2). Arrays only, the
+    scalars in typed arrays (lc: uint32 ladder constants, ic: int64 rule/flags, sc: float32 constants), so that
+    the tuple keeps its types through Python; unpack() gives the named values."""
     ee = ip[IP_EEXPR]
     q = bits32_params(efp, epol)
     qs = bits32_params(sfp, spol)
@@ -630,6 +660,10 @@ def tables(ip, fp, efp, epol, sfp, spol, stab):
         for c in prange(min(256, stab.size)):
             if tok[c]:
                 lok[c] = _ladder(lad[c], m, P, o, ee == EE_EXACT, tk[c], top[c], ta1[c], ta2[c], q)
+    shape = SHORT
+    for c in range(min(256, stab.size)):
+        if lok[c]:
+            shape = max(shape, ladder_shape(lad[c]))
     lo32, lnx, lna, lnm = ladder_consts(o, q)
     # power-of-two rules on a normal amax: the scale code depends only on the binade that the rule picks
     # (FLOOR: the amax's; CEIL: the next one unless the amax is a power of two; EVEN: the binade of the amax
@@ -649,19 +683,29 @@ def tables(ip, fp, efp, epol, sfp, spol, stab):
         m0 = 0x800000 if pow2 else np.int64(ip[IP_ZERO_SUB] == 1)
         _bucket_tables(m0, pow2, ptab, rule, ip[IP_EMBITS], sop, sc1, sc2, qs, ip[IP_SCALE_INF], lok, tb0, tb1,
                        tbt)
-    return (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled,
-            tb0, tb1, tbt)
+    return (q, qs, tok, tk, top, ta1, ta2, lad, lok, ptab, tb0, tb1, tbt, np.array([lo32, lnx, lna, lnm], np.uint32),
+            np.array([rule, pow2, sop, tabled, shape], np.int64), np.array([sc1, sc2], np.float32))
+
+
+@njit(cache=True, inline="always")
+def unpack(T):
+    """(q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0,
+    tb1, tbt, shape) from the tuple of tables()."""
+    q, qs, tok, tk, top, ta1, ta2, lad, lok, ptab, tb0, tb1, tbt, lc, ic, sc = T
+    return (q, qs, tok, tk, top, ta1, ta2, lad, lok, lc[0], lc[1], lc[2], lc[3], ic[0], ic[1] != 0, ptab, ic[2],
+            sc[0], sc[1], ic[3] != 0, tb0, tb1, tbt, ic[4])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
+def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, stab, T):
     """Quantize the (B, R, C) floats whose bit patterns are xin (uint32: float32; uint16: bfloat16 if bf16, else
     float16, widened a tile row at a time; R, C multiples of the tile) where no special case arises; set
     slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns them through
     quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that take a ladder
     (their scale has a code: its value is stab[code]). The tiles' amaxes are computed here, not kept from the
     tensor-amax pass: that pass also brings the row into cache before the ladders read it (with kept amaxes the
-    ladder loop took the cache misses: te-nvfp4 fp32 4096^2 23 vs 10 ms on a Xeon, a small gain on Zen 4)."""
+    ladder loop took the cache misses: te-nvfp4 fp32 4096^2 23 vs 10 ms on a Xeon, a small gain on Zen 4).
+    T: tables() of the plan (ip, fp, the element and scale formats and policies, stab)."""
     B, R, C = xin.shape
     tr = ip[IP_TR]
     tc = ip[IP_TC]
@@ -669,7 +713,7 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, s
     ntc = C // tc
     ee = ip[IP_EEXPR]
     (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0, tb1,
-     tbt) = tables(ip, fp, efp, epol, sfp, spol, stab)
+     tbt, shape) = unpack(T)
     # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk
     ntask = B * ntr
     nch = min(ntask, 64)
@@ -743,7 +787,7 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, efp, epol, s
                     _tile_scaled(rows, crow, c0, tc, k, q)
                 else:
                     _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
-            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm)
+            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm, shape)
 
 
 @njit(cache=True, inline="always")
@@ -769,7 +813,7 @@ def _sr_run(v, rv, out, exact, k, op, a1, a2, width, q):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, efp, epol, sfp, spol, stab):
+def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, T):
     """Element codes by stochastic-ptx with per-element random integers rb (B, R, C; width <= 32 bits) for the
     tiles that quantize_tiles_f32 coded (slow == 0), from the scale codes it wrote (scode; sval for fp32
     scales). The element value is the one the deterministic loop rounds (x · 2^-k exactly, or the float32
@@ -782,7 +826,6 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, efp, ep
     ntr = R // tr
     ntc = C // tc
     exact = ip[IP_EEXPR] == EE_EXACT
-    T = tables(ip, fp, efp, epol, sfp, spol, stab)
     q, tok, tk, top, ta1, ta2 = T[0], T[2], T[3], T[4], T[5], T[6]
     ntask = B * ntr
     nch = min(ntask, 64)

@@ -106,7 +106,7 @@ def _sweep_ladder(exact, k, op, a1, a2, t, o, nx, na, nm, q, tpos, tneg, first):
     for c in prange(1 << 16):
         xs = np.arange(c << 16, (c + 1) << 16).astype(np.uint32)
         out = np.empty(1 << 16, np.uint8)
-        KB._run_ladder(xs, out, 0, 1 << 16, t, o, nx, na, nm)
+        KB._run_ladder(xs, out, 0, 1 << 16, t, o, nx, na, nm, KB.ladder_shape(t))
         for j in range(1 << 16):
             b = xs[j]
             neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
@@ -141,6 +141,7 @@ def test_all_float32_inputs_e2m1_ladder_equals_the_integer_reference(neg_zero, e
     t = np.empty(KB.LADDER + 1, np.uint32)
     a1, a2 = np.float32(a1), np.float32(a2)
     assert m == 8 and KB._ladder(t, m, P, o, exact, np.int64(k), np.int64(op), a1, a2, q32)
+    assert KB.ladder_shape(t) == (KB.SHORT if neg_zero == "keep" else KB.NO_T8)  # both loops of E2M1 ladders
     first = np.full(1, -1, np.int64)
     bad = _sweep_ladder(exact, np.int64(k), np.int64(op), a1, a2, t, *KB.ladder_consts(o, q32),
                         *bits_params("e2m1", "nearest-even", neg_zero=neg_zero), first)
