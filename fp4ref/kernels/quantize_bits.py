@@ -443,8 +443,11 @@ _NB = 1 << 15
 
 @njit(cache=True, inline="always")
 def _bucket_code(m, b0, b1, bt):
+    """Both entries loaded, then selected: a load under the condition compiled to a branch, mispredicted about
+    as often as tiles fall on either side of a bucket's threshold (te-nvfp4 fp32 4096^2: ~2 ms of ~9)."""
     h = m >> 16
-    return b1[h] if m >= bt[h] else b0[h]
+    lo, hi = b0[h], b1[h]
+    return hi if m >= bt[h] else lo
 
 
 @njit(cache=True, error_model="numpy")
