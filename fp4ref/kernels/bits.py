@@ -55,9 +55,10 @@ def wide_vectors(typingctx):
     """Let LLVM vectorize the calling function with 512-bit registers where the CPU has them (the function
     attribute "prefer-vector-width"="512"). LLVM's tuning for recent Intel CPUs prefers 256 bits, and Numba has
     no option for it; the ladder loop of the MX/NVFP4 quantizer runs ~1.6x faster on 512 bits (Xeon, AVX-512).
-    Only the vector width changes: every operation is elementwise or integer, so no result bit does. A jitted
-    function calls it once; inside a prange body it reaches the outlined loop function. Without AVX-512 the
-    attribute is capped at what the CPU has."""
+    No result bit changes: LLVM vectorizes only where lanes do not interact or the operations are integer (no
+    kernel allows float reassociation; te_rows' fused multiply-adds round as its additions at any width). A
+    jitted function calls it once; inside a prange body it reaches the outlined loop function. Without AVX-512
+    the attribute is capped at what the CPU has."""
     sig = types.none()
 
     def codegen(context, builder, signature, args):
