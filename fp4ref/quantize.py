@@ -417,9 +417,9 @@ def _no_raise_codes(plan) -> bool:
 
 def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None) -> None:
     """The bit-pattern loop on the float32/float16/bfloat16 chunk v, then the generic loop over the tiles it left
-    (gathered, one call). tabs: KB.tables of the plan (made once per call). sr: (the chunk's random integers (1, r, C), width, recipe) for stochastic-ptx: the
-    element codes are rounded with them, from the same element values (KB.sr_tiles_f32; gathered tiles through
-    fp4ref.encode, as the generic stochastic path does)."""
+    (gathered, one call). tabs: KB.tables of the plan (made once per call). sr: (the chunk's random integers
+    (1, r, C), width, recipe) for stochastic-ptx: the element codes are rounded with them, from the same element
+    values (KB.sr_tiles_f32; gathered tiles through fp4ref.encode, as the generic stochastic path does)."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)

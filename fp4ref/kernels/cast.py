@@ -150,7 +150,6 @@ def bit_patterns(a):
 def encode_array_f64(x, out, fp, pol):
     errors = 0
     for i in prange(x.size):
-        wide_vectors()
         c = encode_one(np.float64(x[i]), fp, pol)
         if c < 0:
             errors += 1

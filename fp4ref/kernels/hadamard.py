@@ -673,7 +673,6 @@ def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
         nu = min(64, rows)
         part = np.zeros(max(nu, 1), np.int64)
         for u in prange(nu):
-            wide_vectors()
             b0, b1 = u * rows // nu, (u + 1) * rows // nu
             part[u] = te_rows(x[b0 * 16:b1 * 16], bf16, N, to_bf16, o32[b0 * 16:b1 * 16], o16[b0 * 16:b1 * 16])
         return part.max()
