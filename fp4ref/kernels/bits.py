@@ -1,5 +1,7 @@
 """Scalar bit casts for Numba kernels (LLVM bitcast: free, unlike a one-element array view)."""
+from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 
@@ -68,5 +70,27 @@ def wide_vectors(typingctx):
         attrs = builder.function.attributes
         if isinstance(attrs, set):
             set.add(attrs, WIDE_ATTRIBUTE)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, ary, i):
+    """Ask for the cache line of ary[i] (1-D) ahead of its use (llvm.prefetch: read, data, locality 2, i.e. kept in
+    L2 and up: a tile row of a large input outgrows L1). A hint only: it never faults, and no result depends on it."""
+    if not isinstance(ary, types.Array) or ary.ndim != 1 or not isinstance(i, types.Integer):
+        return None
+    sig = types.none(ary, i)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(ary)(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer2(context, builder, data=a.data, shape=cgutils.unpack_tuple(builder, a.shape),
+                                        strides=cgutils.unpack_tuple(builder, a.strides), layout=ary.layout,
+                                        inds=[idx], wraparound=False, boundscheck=False)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, i32(0), i32(2), i32(1)])
         return context.get_dummy_value()
     return sig, codegen

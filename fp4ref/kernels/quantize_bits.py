@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .bits import f32_as_u32, f64_as_u64, u32_as_f32, u64_as_f64, wide_vectors
+from .bits import f32_as_u32, f64_as_u64, prefetch, u32_as_f32, u64_as_f64, wide_vectors
 from .cast import bits32_params, encode_bits32, encode_one, widen_run
 from .stochastic import _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
@@ -513,11 +513,15 @@ def _coded_tiles(ms, tl, scode, b0, b1, bt):
 
 
 @njit(cache=True, inline="always")
-def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape):
+def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape, nxt):
+    line = 64 // nxt.itemsize
     for i in range(rows.shape[0]):
         v = rows[i]
         out = crow[i]
+        pn = nxt[i]
         for tj in range(tl.size):
+            for e in range(0, tc, line):
+                prefetch(pn, tj * tc + e)
             c = tl[tj]
             if c >= 0:
                 if tc == 32:
@@ -529,17 +533,19 @@ def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape):
 
 
 @njit(cache=True)
-def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm, shape):
+def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm, shape, nxt):
     """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders
     (shape: the largest ladder_shape of the ladders in lad that a tile can take). A function of its own: inside
-    the tile loop the per-tile scalar work around it measured more than the elements."""
+    the tile loop the per-tile scalar work around it measured more than the elements. nxt: the rows of the task
+    that follows, prefetched a tile at a time so that their DRAM reads overlap this row's ladders (te-nvfp4 fp32
+    16384^2 kernel 115 -> 84-90 ms, ocp-mxfp4 91 -> 66-72 ms on a 2-core Xeon)."""
     wide_vectors()
     if shape == SHORT:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, SHORT)
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, SHORT, nxt)
     elif shape == NO_T8:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, NO_T8)
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, NO_T8, nxt)
     else:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, FULL)
+        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, FULL, nxt)
 
 
 @njit(cache=True, error_model="numpy")
@@ -727,7 +733,8 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
         tmp = np.empty(C // 4, np.uint32)
         tl = np.empty(ntc, np.int64)
         w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
-        for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
+        hi = (ch + 1) * ntask // nch
+        for task in range(ch * ntask // nch, hi):
             b = task // ntr
             ti = task % ntr
             r0 = ti * tr
@@ -790,7 +797,9 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
                     _tile_scaled(rows, crow, c0, tc, k, q)
                 else:
                     _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
-            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm, shape)
+            nt = task + 1 if task + 1 < hi else task
+            nr = (nt % ntr) * tr
+            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr])
 
 
 @njit(cache=True, inline="always")
