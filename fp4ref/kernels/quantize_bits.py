@@ -24,7 +24,7 @@ from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, prefetch, u32_as_f32, u64_as_f64, wide_vectors
 from .cast import bits32_params, encode_bits32, encode_one, widen_run
-from .stochastic import _ptx32_code
+from .stochastic import _int32s, _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
                        IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
@@ -803,25 +803,22 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
 
 
 @njit(cache=True, inline="always")
-def _sr_run(v, rv, out, exact, k, op, a1, a2, width, q):
+def _sr_run(v, rv, out, exact, k, op, a1, a2, width, q, q32):
     """stochastic-ptx codes of a run's element values (x · 2^-k, or the float32 expression (op, a1, a2)) with
-    the run's random integers rv (one loop per form, as _run_f32)."""
+    the run's random integers rv (one loop per form, as _run_f32); q32 = _int32s(q)."""
     n = v.size
     if exact:
         for j in range(n):
             out[j] = sr_code_scaled(np.int64(v[j]), np.int64(rv[j]), width, k, q)
     elif op == 0:
         for j in range(n):
-            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 0, a1, a2))), np.int64(rv[j]),
-                                 width, q)
+            out[j] = _ptx32_code(f32_as_u32(_f32_op(u32_as_f32(v[j]), 0, a1, a2)), rv[j], width, q32)
     elif op == 1:
         for j in range(n):
-            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 1, a1, a2))), np.int64(rv[j]),
-                                 width, q)
+            out[j] = _ptx32_code(f32_as_u32(_f32_op(u32_as_f32(v[j]), 1, a1, a2)), rv[j], width, q32)
     else:
         for j in range(n):
-            out[j] = _ptx32_code(np.int64(f32_as_u32(_f32_op(u32_as_f32(v[j]), 2, a1, a2))), np.int64(rv[j]),
-                                 width, q)
+            out[j] = _ptx32_code(f32_as_u32(_f32_op(u32_as_f32(v[j]), 2, a1, a2)), rv[j], width, q32)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -839,6 +836,7 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, T):
     ntc = C // tc
     exact = ip[IP_EEXPR] == EE_EXACT
     q, tok, tk, top, ta1, ta2 = T[0], T[2], T[3], T[4], T[5], T[6]
+    q32 = _int32s(q)
     ntask = B * ntr
     nch = min(ntask, 64)
     for ch in prange(nch):
@@ -863,7 +861,7 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, T):
                 c0 = tj * tc
                 for i in range(tr):
                     _sr_run(rows[i, c0:c0 + tc], rb[b, r0 + i, c0:c0 + tc], codes[b, r0 + i, c0:c0 + tc], exact,
-                            k, op, a1, a2, width, q)
+                            k, op, a1, a2, width, q, q32)
 
 
 @njit(cache=True, parallel=True)
