@@ -190,6 +190,19 @@ def test_bit_pattern_loop_equals_the_generic_loop_for_other_tile_shapes(monkeypa
     _assert_same(fast, _generic(monkeypatch, lambda: fp4ref.quantize(x, name, blocks=blocks, block=block)))
 
 
+@pytest.mark.parametrize("name, shape, dtype", [("te-nvfp4-2d", (32, 4096 + 3 * 16), "float32"),
+                                                 ("te-nvfp4-2d", (32, 4096 + 3 * 16), "bfloat16"),
+                                                 ("te-nvfp4", (3, 65536 + 16), "float32"),
+                                                 ("ocp-mxfp4", (2, 65536 + 32), "float32")])
+def test_bit_pattern_loop_equals_the_generic_loop_on_rows_wider_than_a_strip(monkeypatch, name, shape, dtype):
+    # the bits loop takes a tile row in strips of at most 65536 elements: here several, the last one short;
+    # Gaussian tiles take the ladders (with adversarial ones alone the tensor scale underflows most tiles)
+    for x in (np.random.default_rng(5).standard_normal(shape).astype(np.float32), adversarial(shape, seed=5)):
+        if dtype == "bfloat16":
+            x = x.astype(ml_dtypes.bfloat16)
+        _assert_same(fp4ref.quantize(x, name), _generic(monkeypatch, lambda: fp4ref.quantize(x, name)))
+
+
 @njit  # no cache, as _scaled_pairs
 def _ladder_vs_encoder(bits, exact, k, op, a1, a2, fp, pol):
     """Build the ladder of one tile form; where it is taken, (mismatches of the production ladder loop against

@@ -164,11 +164,14 @@ def _tile_row_impl(xin, b, r0, tr, w, bf16):
 
 
 @njit(cache=True, inline="always")
-def _tiles_amax(rows, tc, ms, mr, tmp):
-    """ms[tj] = max of |bits| over the tiles of a tile row (rows: its rows' bit patterns; mr, tmp: scratch)."""
-    _row_amax(rows[0], ms, tc, tmp)
+def _tiles_amax(rows, o, tc, ms, mr, tmp):
+    """ms[tj] = max of |bits| over the tiles of a tile row from column o on (rows: its rows' bit patterns; mr,
+    tmp: scratch). Row by row from 1-D slices: a column slice of rows is strided, and an index offset the
+    compiler cannot prove non-negative keeps a wraparound test per element; either way the loops do not
+    vectorize (measured 3-4x slower)."""
+    _row_amax(rows[0][o:], ms, tc, tmp)
     for i in range(1, rows.shape[0]):
-        _row_amax(rows[i], mr, tc, tmp)
+        _row_amax(rows[i][o:], mr, tc, tmp)
         for tj in range(ms.size):
             ms[tj] = max(ms[tj], mr[tj])
 
@@ -513,15 +516,16 @@ def _coded_tiles(ms, tl, scode, b0, b1, bt):
 
 
 @njit(cache=True, inline="always")
-def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape, nxt):
+def _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf):
     line = 64 // nxt.itemsize
     for i in range(rows.shape[0]):
-        v = rows[i]
-        out = crow[i]
-        pn = nxt[i]
+        v = rows[i][c0:]
+        out = crow[i][c0:]
+        pn = nxt[i][n0:]
         for tj in range(tl.size):
-            for e in range(0, tc, line):
-                prefetch(pn, tj * tc + e)
+            if tj < npf:
+                for e in range(0, tc, line):
+                    prefetch(pn, tj * tc + e)
             c = tl[tj]
             if c >= 0:
                 if tc == 32:
@@ -533,19 +537,20 @@ def _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, shape, nxt):
 
 
 @njit(cache=True)
-def _ladder_rows(rows, crow, tc, tl, lad, o, nx, na, nm, shape, nxt):
-    """The element codes of the tiles tj of one tile row with tl[tj] >= 0 (their scale code) by their ladders
-    (shape: the largest ladder_shape of the ladders in lad that a tile can take). A function of its own: inside
-    the tile loop the per-tile scalar work around it measured more than the elements. nxt: the rows of the task
-    that follows, prefetched a tile at a time so that their DRAM reads overlap this row's ladders (te-nvfp4 fp32
-    16384^2 kernel 115 -> 84-90 ms, ocp-mxfp4 91 -> 66-72 ms on a 2-core Xeon)."""
+def _ladder_rows(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf):
+    """The element codes of the tiles tj of one tile row (from column c0 on) with tl[tj] >= 0 (their scale code)
+    by their ladders (shape: the largest ladder_shape of the ladders in lad that a tile can take). A function of
+    its own: inside the tile loop the per-tile scalar work around it measured more than the elements. nxt: the
+    rows of the strip that follows (its npf tiles from column n0), prefetched a tile at a time so that their DRAM
+    reads overlap these ladders (te-nvfp4 fp32 16384^2 kernel 115 -> 84-90 ms, ocp-mxfp4 91 -> 66-72 ms on a
+    2-core Xeon)."""
     wide_vectors()
     if shape == SHORT:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, SHORT, nxt)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, SHORT, nxt, n0, npf)
     elif shape == NO_T8:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, NO_T8, nxt)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, NO_T8, nxt, n0, npf)
     else:
-        _ladder_tiles(rows, crow, tc, tl, lad, o, nx, na, nm, FULL, nxt)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, FULL, nxt, n0, npf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -723,7 +728,10 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
     ee = ip[IP_EEXPR]
     (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0, tb1,
      tbt, shape) = unpack(T)
-    # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk
+    # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk. A task runs in strips of at
+    # most 256 KiB of bits, so that the ladders find in L2 what the amax pass brought in (te-nvfp4-2d fp32
+    # 16384^2: a 16-row task is 1 MiB)
+    spt = max(1, 65536 // (tr * tc))
     ntask = B * ntr
     nch = min(ntask, 64)
     for ch in prange(nch):
@@ -740,66 +748,73 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
             r0 = ti * tr
             rows = tile_row(xin, b, r0, tr, w, bf16)
             crow = codes[b, r0:r0 + tr]
-            # the amaxes of the task's tiles, then the codes of the tiles whose scale code is a table entry with
-            # a ladder (branch-free); the tile loop does the others
-            ms = msw
-            _tiles_amax(rows, tc, ms, mr, tmp)
-            left = ntc
-            if tabled:
-                left = _coded_tiles(ms, tl, scode[b, ti], tb0, tb1, tbt)
-            else:
-                tl[:] = -1
-            for tj in range(ntc if left else 0):
-                if tl[tj] != -1:
-                    continue
-                c0 = tj * tc
-                m = ms[tj]
-                if m >= 0x7F800000:
-                    slow[b, ti, tj] = 1
-                    continue
-                code, ok = _table_code(m, pow2, ptab, rule, ip[IP_EMBITS], ip[IP_ZERO_SUB],
-                                       _ratio_code(m, sop, sc1, sc2, qs, ip[IP_SCALE_INF]) if sop >= 0 else -1)
-                if (pow2 or sop >= 0) and ok:
-                    v = np.nan
-                    if code < 0:  # a raise sentinel of the scale format's policies
-                        slow[b, ti, tj] = 1
-                        continue
+            for s0 in range(0, ntc, spt):
+                s1 = min(ntc, s0 + spt)
+                # the amaxes of the strip's tiles, then the codes of the tiles whose scale code is a table entry
+                # with a ladder (branch-free); the tile loop does the others
+                ms = msw[:s1 - s0]
+                tls = tl[:s1 - s0]
+                _tiles_amax(rows, s0 * tc, tc, ms, mr[:(s1 - s0) if tr > 1 else 0], tmp)
+                left = s1 - s0
+                if tabled:
+                    left = _coded_tiles(ms, tls, scode[b, ti][s0:s1], tb0, tb1, tbt)
                 else:
-                    a = _f32_of_bits(m)
-                    if a == 0.0 and ip[IP_ZERO_SUB] == 1:
-                        a = fp[FP_ZERO_AMAX]
-                    code, v = scale_quantity(a, ip, fp, spol)
-                if code == SC_ENCODE:
-                    v32 = np.float32(v)
-                    if np.float64(v32) == v:
-                        code = encode_bits32(np.int64(f32_as_u32(v32)), qs)
+                    tls[:] = -1
+                for tj in range(s1 - s0 if left else 0):
+                    if tls[tj] != -1:
+                        continue
+                    ta = s0 + tj
+                    c0 = ta * tc
+                    m = ms[tj]
+                    if m >= 0x7F800000:
+                        slow[b, ti, ta] = 1
+                        continue
+                    code, ok = _table_code(m, pow2, ptab, rule, ip[IP_EMBITS], ip[IP_ZERO_SUB],
+                                           _ratio_code(m, sop, sc1, sc2, qs, ip[IP_SCALE_INF]) if sop >= 0 else -1)
+                    if (pow2 or sop >= 0) and ok:
+                        v = np.nan
+                        if code < 0:  # a raise sentinel of the scale format's policies
+                            slow[b, ti, ta] = 1
+                            continue
                     else:
-                        code = encode_one(v, sfp, spol)
-                    if code < 0:
-                        slow[b, ti, tj] = 1
+                        a = _f32_of_bits(m)
+                        if a == 0.0 and ip[IP_ZERO_SUB] == 1:
+                            a = fp[FP_ZERO_AMAX]
+                        code, v = scale_quantity(a, ip, fp, spol)
+                    if code == SC_ENCODE:
+                        v32 = np.float32(v)
+                        if np.float64(v32) == v:
+                            code = encode_bits32(np.int64(f32_as_u32(v32)), qs)
+                        else:
+                            code = encode_one(v, sfp, spol)
+                        if code < 0:
+                            slow[b, ti, ta] = 1
+                            continue
+                    s = v if code == -1 else stab[code]
+                    if s != s:
+                        slow[b, ti, ta] = 1
                         continue
-                s = v if code == -1 else stab[code]
-                if s != s:
-                    slow[b, ti, tj] = 1
-                    continue
-                scode[b, ti, tj] = code
-                sval[b, ti, tj] = s
-                if code >= 0 and lok[code]:
-                    tl[tj] = code
-                    continue
-                if code >= 0:
-                    ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
-                else:
-                    ok, k, op, a1, a2 = _element_form(code, s, ip, fp)
-                if not ok:
-                    slow[b, ti, tj] = 1
-                elif ee == EE_EXACT:
-                    _tile_scaled(rows, crow, c0, tc, k, q)
-                else:
-                    _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
-            nt = task + 1 if task + 1 < hi else task
-            nr = (nt % ntr) * tr
-            _ladder_rows(rows, crow, tc, tl, lad, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr])
+                    scode[b, ti, ta] = code
+                    sval[b, ti, ta] = s
+                    if code >= 0 and lok[code]:
+                        tls[tj] = code
+                        continue
+                    if code >= 0:
+                        ok, k, op, a1, a2 = tok[code], tk[code], top[code], ta1[code], ta2[code]
+                    else:
+                        ok, k, op, a1, a2 = _element_form(code, s, ip, fp)
+                    if not ok:
+                        slow[b, ti, ta] = 1
+                    elif ee == EE_EXACT:
+                        _tile_scaled(rows, crow, c0, tc, k, q)
+                    else:
+                        _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
+                # prefetch what comes next: the task's next strip, or the next task's first one
+                nt = task if s1 < ntc or task + 1 == hi else task + 1
+                nr = (nt % ntr) * tr
+                n1 = s1 if s1 < ntc else 0
+                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr],
+                             n1 * tc, min(ntc, n1 + spt) - n1)
 
 
 @njit(cache=True, inline="always")
