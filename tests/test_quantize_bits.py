@@ -343,3 +343,22 @@ def test_wide_vectors_puts_the_512_bit_width_attribute_on_the_compiled_function(
     assert count_equal(a, a) == 100
     ir = next(iter(count_equal.inspect_llvm().values()))
     assert WIDE_ATTRIBUTE in ir
+
+
+def test_prefetch_emits_an_llvm_prefetch_and_changes_no_result():
+    # a hint only: the loop's result is the same, and the call must reach the IR (an intrinsic that an llvmlite
+    # update stopped emitting would silently cost the speed it was measured to give)
+    from fp4ref.kernels.bits import prefetch
+
+    @njit  # no cache: the IR is inspected
+    def total(a):
+        s = np.int64(0)
+        for i in range(a.size):
+            prefetch(a, min(i + 64, a.size - 1))
+            s += a[i]
+        return s
+
+    a = np.arange(1000, dtype=np.uint32)
+    assert total(a) == a.sum()
+    ir = next(iter(total.inspect_llvm().values()))
+    assert "@llvm.prefetch" in ir
