@@ -354,7 +354,7 @@ def _ptx32_code(b, rr, width, q):
 def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
     """stochastic-ptx on bit patterns xb (uint32: float32; uint16: bfloat16 if bf16, else float16, widened per
     element) with per-element integers r (width <= 32 bits), as _ptx32_code; returns the number of error
-    sentinels. In chunks through _ptx32_span (a flat prange loop measured ~5% slower, fp32 16384^2)."""
+    sentinels."""
     q = _int32s(bits32_params(fp, pol))
     errors = 0
     for i in prange(xb.size):
