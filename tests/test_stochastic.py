@@ -505,7 +505,7 @@ def test_float32_bit_field_carry_rule_equals_the_float64_carry_rule(fmt):
             ref = np.empty(bits.size, np.uint8)
             e1 = KS.encode_ptx_bits32(bits, False, r, ours, fp, pol, width)
             e2 = KS.encode_bits(bits.view(np.float32), r, ref, fp, pol, KS.V_PTX, width, 53)
-            assert e1 == e2
+            assert (e1 > 0) == (e2 > 0)  # encode_ptx_bits32 tells only whether some code is a sentinel
             bad = np.nonzero(ours != ref)[0]
             assert bad.size == 0, (f"{fmt} width {width} {ovf}: {bad.size} differ, e.g. bits 0x{bits[bad[0]]:08X} "
                                    f"r {r[bad[0]]}: {ours[bad[0]]} vs {ref[bad[0]]}")

@@ -1,4 +1,4 @@
-"""Scalar bit casts for Numba kernels (LLVM bitcast: free, unlike a one-element array view)."""
+"""Scalar bit casts and 32-bit shifts for Numba kernels (LLVM bitcast: free, unlike a one-element array view)."""
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -47,6 +47,28 @@ def u32_as_f32(typingctx, b):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.float32))
     return sig, codegen
+
+
+def _shift32(op):
+    @intrinsic
+    def shift(typingctx, a, s):
+        if a not in (types.int32, types.uint32) or not isinstance(s, types.Integer):
+            return None
+        sig = a(a, s)
+
+        def codegen(context, builder, signature, args):
+            i32 = ir.IntType(32)
+            amt = args[1]
+            amt = builder.trunc(amt, i32) if s.bitwidth > 32 else builder.zext(amt, i32) if s.bitwidth < 32 else amt
+            return getattr(builder, op)(args[0], amt)
+        return sig, codegen
+    return shift
+
+
+# a << s and a >> s (logical) of an int32 or uint32 in 32 bits, for 0 <= s < 32 (LLVM leaves s >= 32 undefined: the
+# caller bounds it). Numba types such shifts as 64-bit, which keeps a loop in 64-bit lanes (half the width).
+shl32 = _shift32("shl")
+shr32 = _shift32("lshr")
 
 
 WIDE_ATTRIBUTE = '"prefer-vector-width"="512"'

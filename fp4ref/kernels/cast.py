@@ -249,7 +249,7 @@ def finish_bits32(mag, neg, sgn, ex, man, q):
      nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
     if mag > (lim_neg if neg != 0 else lim_pos):
         mag = ovf_neg if neg != 0 else ovf_pos
-    c = (((mag ^ nx) + na) & nm) if neg != 0 else mag
+    c = np.int32(((mag ^ nx) + na) & nm) if neg != 0 else mag  # int32: stays in 32-bit lanes with int32 mag
     if ex == 255 and man == 0:
         c = inf_neg if neg != 0 else inf_pos
     if unsigned != 0 and sgn != 0 and neg_abs == 0:

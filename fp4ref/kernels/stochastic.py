@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f64_as_u64, u64_as_f64, wide_vectors
+from .bits import f64_as_u64, shl32, shr32, u64_as_f64, wide_vectors
 from .cast import bits32_at, bits32_params, finish_bits32
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
@@ -273,8 +273,11 @@ def encode_philox(x, xb, bf16, out, fp, pol, variant, width, prec, tab, low, k0,
             wd[4 * q + 3] = y3
         m = max(j1 - j0, 0) * G
         i0 = t * L + j0 * G
-        r = np.empty(m, np.int64)
         w0 = j0 + lane0 - 4 * b0
+        if ptx32 and low >= 0:  # one lane: the words themselves, masked in the loop
+            errors += _ptx32_span(xb[i0:i0 + m], bf16, wd[w0:w0 + m], low, out[i0:i0 + m], q32, width)
+            continue
+        r = np.empty(m, np.int64)
         if low >= 0:  # one lane (G = 1)
             _low_bits(wd[w0:w0 + m], low, r)
         else:
@@ -284,7 +287,7 @@ def encode_philox(x, xb, bf16, out, fp, pol, variant, width, prec, tab, low, k0,
                     r[j * G + g] = (tab[g, 0, v & 0xFF] + tab[g, 1, (v >> 8) & 0xFF]
                                     + tab[g, 2, (v >> 16) & 0xFF] + tab[g, 3, (v >> 24) & 0xFF])
         if ptx32:
-            errors += _ptx32_span(xb[i0:i0 + m], bf16, r, out[i0:i0 + m], q32, width)
+            errors += _ptx32_span(xb[i0:i0 + m], bf16, r, -1, out[i0:i0 + m], q32, width)
         else:
             xc = np.empty(m, np.float64)
             for k in range(m):
@@ -333,46 +336,47 @@ def _ptx32_code(b, rr, width, q):
     s2 = max(width - cut, 0), sh = min(cut, width), n = ((sig >> s1) + (r >> s2)) >> sh, as floor((y + k) / d)
     = floor((floor(y) + k) / d) for integers k, d; the sum is halved before it could pass 2^32 (width 32)."""
     mb, emin, bias = q[0], q[1], q[2]
-    u = np.uint32
-    sgn = np.int32(b >> u(31))
-    ex = np.int32((b >> u(23)) & u(0xFF))
-    man = np.int32(b & u(0x7FFFFF))
-    sig = u(man | (np.int32(0x800000) if ex != 0 else np.int32(0)))
-    ec = np.int32(max(np.int32(ex - 127), emin))
-    cut = np.int32(min(np.int32(ec - mb + np.int32(150) - max(ex, np.int32(1))), np.int32(24 + width)))
-    s1 = np.int32(max(np.int32(cut - width), np.int32(0)))
-    s2 = np.int32(max(np.int32(width - cut), np.int32(0)))
-    sh = np.int32(min(cut, width))
-    a = u(sig >> u(s1))
-    r = u(u(rr) >> u(s2))
-    n = u(u(u(u(a + u(r & u(1))) >> u(1)) + u(r >> u(1))) >> u(sh - 1))
-    mag = np.int32(max(np.int32(np.int32(np.int32(ec + bias - 1) << mb) + np.int32(n)), np.int32(0)))
+    u, i = np.uint32, np.int32
+    sgn = i(shr32(b, 31))
+    ex = i(shr32(b, 23) & u(0xFF))
+    man = i(b & u(0x7FFFFF))
+    sig = u(man | (i(0x800000) if ex != i(0) else i(0)))
+    ec = max(i(ex - i(127)), emin)
+    cut = min(i(ec - mb + i(150) - max(ex, i(1))), i(i(24) + width))
+    s1 = max(i(cut - width), i(0))     # s1 <= 24, s2 <= 16 (cut >= 16), 1 <= sh <= 32: 32-bit shifts below 32
+    s2 = max(i(width - cut), i(0))
+    sh = min(cut, width)
+    a = shr32(sig, s1)
+    r = shr32(u(rr), s2)
+    n = shr32(u(shr32(u(a + u(r & u(1))), 1) + shr32(r, 1)), i(sh - i(1)))
+    mag = max(i(shl32(i(ec + bias - i(1)), mb) + i(n)), i(0))
     return finish_bits32(mag, sgn, sgn, ex, man, q)  # the caller excludes negative='abs': the code's sign is x's
 
 
 @njit(cache=True, parallel=True)
 def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
     """stochastic-ptx on bit patterns xb (uint32: float32; uint16: bfloat16 if bf16, else float16, widened per
-    element) with per-element integers r (width <= 32 bits), as _ptx32_code; returns the number of error
-    sentinels."""
+    element) with per-element integers r (width <= 32 bits), as _ptx32_code; nonzero if any code is an error
+    sentinel. Runs in _CHUNK-element spans (one loop of 1-D slices each, see _ptx32_span)."""
     q = _int32s(bits32_params(fp, pol))
+    n = xb.size
     errors = 0
-    for i in prange(xb.size):
-        wide_vectors()
-        c = _ptx32_code(bits32_at(xb, i, bf16), r[i], width, q)
-        errors += c < 0
-        out[i] = max(c, 0)
+    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        i0 = chunk * _CHUNK
+        i1 = min(n, i0 + _CHUNK)
+        errors += _ptx32_span(xb[i0:i1], bf16, r[i0:i1], -1, out[i0:i1], q, width)
     return errors
 
 
 @njit(cache=True)
-def _ptx32_span(xb, bf16, r, out, q, width):
-    """out[k] = _ptx32_code of xb[k] (as encode_ptx_bits32) with r[k] (a chunk's slices, see span); the number
-    of error sentinels."""
+def _ptx32_span(xb, bf16, r, low, out, q, width):
+    """out[k] = _ptx32_code of xb[k] (as encode_ptx_bits32) with r[k] & low (a chunk's slices, see span); 1 if any
+    code is an error sentinel, else 0. The sentinels are found by OR-ing the int32 codes (the sign bit survives):
+    a 64-bit counter would hold LLVM to 8 lanes, where the codes take 16."""
     wide_vectors()
-    errors = 0
+    seen = np.int32(0)
     for k in range(xb.size):
-        c = _ptx32_code(bits32_at(xb, k, bf16), r[k], width, q)
-        errors += c < 0
-        out[k] = max(c, 0)
-    return errors
+        c = _ptx32_code(bits32_at(xb, k, bf16), r[k] & low, width, q)
+        seen = np.int32(seen | c)
+        out[k] = max(c, np.int32(0))
+    return 1 if seen < 0 else 0
