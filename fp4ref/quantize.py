@@ -424,7 +424,9 @@ def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None) -> None:
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     xin, bf16 = _bits_input(v)
-    KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp, plan.spol, plan.stab, tabs)
+    # bfloat16 as int16: the kernel's amax and ladder loops then read the 16-bit patterns without widening them
+    KB.quantize_tiles_f32(xin.view(np.int16) if bf16 else xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp,
+                          plan.spol, plan.stab, tabs)
     if sr is not None:
         KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, tabs)
     if not slow.any():

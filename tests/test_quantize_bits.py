@@ -203,6 +203,27 @@ def test_bit_pattern_loop_equals_the_generic_loop_on_rows_wider_than_a_strip(mon
         _assert_same(fp4ref.quantize(x, name), _generic(monkeypatch, lambda: fp4ref.quantize(x, name)))
 
 
+@pytest.mark.parametrize("name", ["ocp-mxfp4", "torchao-mxfp4-ceil", "torchao-nvfp4", "te-nvfp4", "te-nvfp4-2d",
+                                  "jax-nvfp4"])
+def test_bfloat16_ladders_on_16_bit_patterns_equal_the_float32_input_for_every_finite_bfloat16(name):
+    # bfloat16 input runs the amax and ladder loops on its 16-bit patterns (thresholds rounded up to bfloat16);
+    # the same values as float32 take the float32 ladders. Every finite pattern, shuffled into tiles four ways
+    # so that each meets many scale codes and tensor scales. Recipes with float32 arithmetic whatever the input
+    # (arith='input' computes in bfloat16: other values by design)
+    p = np.arange(1 << 16, dtype=np.uint16)
+    p = p[(p & 0x7F80) != 0x7F80]  # NaN and Inf leave the ladders
+    ex = (p >> 7) & 0xFF
+    # all patterns (most elements far below their tile's amax), then windows of 12 binades, where every tile's
+    # elements spread over all the thresholds of its ladder
+    for seed, sel in enumerate([p, p, p[(ex >= 117) & (ex < 129)], p[(ex >= 3) & (ex < 15)],
+                                p[(ex >= 240) & (ex < 252)]]):
+        q = np.random.default_rng(seed).permutation(np.resize(sel, max(sel.size, 1 << 16)))
+        x = np.concatenate([q, q[: (-q.size) % 512]]).view(ml_dtypes.bfloat16).reshape(-1, 512)
+        if seed == 1:
+            x = x * ml_dtypes.bfloat16(2.0 ** -100)  # the tensor scale's other end
+        _assert_same(fp4ref.quantize(x, name), fp4ref.quantize(x.astype(np.float32), name))
+
+
 @njit  # no cache, as _scaled_pairs
 def _ladder_vs_encoder(bits, exact, k, op, a1, a2, fp, pol):
     """Build the ladder of one tile form; where it is taken, (mismatches of the production ladder loop against

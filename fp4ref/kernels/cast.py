@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .bits import f32_as_u32, f64_as_u64, u64_as_f64, wide_vectors
+from .bits import f32_as_u32, f64_as_u64, shl32, shr32, u64_as_f64, wide_vectors
 
 # fp: format description (int64 array), built by fp4ref.cast.cast_params
 F_KIND, F_BITS, F_MBITS, F_BIAS, F_EMIN, F_SIGNED, F_HAS_ZERO, F_MAX_CODE, F_SIGN_BIT, F_FRAC_BITS, \
@@ -221,21 +221,25 @@ def encode_bits32(b, q):
     """
     (mb, emin, bias, lim_pos, lim_neg, ovf_pos, ovf_neg, nx, na, nm, unsigned, neg_abs, neg_code, z_pos, z_neg,
      nan_pos, nan_neg, inf_pos, inf_neg, e8m0_sub, m_half, k_one, m_odd, k_pos, k_neg, k_odd) = q
-    sgn = b >> 31
-    ex = (b >> 23) & 0xFF
-    man = b & 0x7FFFFF
-    neg = sgn & (1 - neg_abs)
-    sig = man | (0x800000 if ex != 0 else 0)
-    ec = max(ex - 127, emin)
-    r = min(ec - mb + 150 - max(ex, 1), 31)
-    base = (ec + bias - 1) << mb
-    mask = (np.int64(1) << r) - 1
-    odd = (base + (sig >> r)) & 1
-    away = (k_neg if neg != 0 else k_pos) | (k_odd & (odd ^ 1))
-    n = (sig + ((mask >> 1) & m_half) + k_one + (odd & m_odd) + (mask & -away)) >> r
-    mag = max(base + n, 0)  # E8M0 below 2^-127 with n = 0: code 0 (no zero to round to)
-    if e8m0_sub != 0 and ex == 0 and man > 0x400000:
-        mag = 1  # (2^-127, 2^-126) → 2^-126, the vendors' E8M0 cast of float32 subnormals
+    # in 32 bits (shl32/shr32; with int32 q the whole loop runs in 32-bit lanes): 16 <= r <= 31, and the sum
+    # below is under 2^24 + 2^30 + 2^31 + 2 < 2^32
+    u, i = np.uint32, np.int32
+    b = u(b)
+    sgn = i(shr32(b, 31))
+    ex = i(shr32(b, 23) & u(0xFF))
+    man = i(b & u(0x7FFFFF))
+    neg = i(sgn & i(i(1) - neg_abs))
+    sig = u(man | (i(0x800000) if ex != i(0) else i(0)))
+    ec = i(max(i(ex - i(127)), emin))
+    r = i(min(i(ec - mb + i(150) - max(ex, i(1))), i(31)))
+    base = i(shl32(i(ec + bias - i(1)), mb))
+    mask = u(shl32(u(1), r) - u(1))
+    odd = i(i(base + i(shr32(sig, r))) & i(1))
+    away = i((k_neg if neg != i(0) else k_pos) | (k_odd & (odd ^ i(1))))
+    n = i(shr32(u(sig + u(shr32(mask, 1) & u(m_half)) + u(k_one) + u(odd & m_odd) + u(mask & u(-away))), r))
+    mag = i(max(i(base + n), i(0)))  # E8M0 below 2^-127 with n = 0: code 0 (no zero to round to)
+    if e8m0_sub != i(0) and ex == i(0) and man > i(0x400000):
+        mag = i(1)  # (2^-127, 2^-126) → 2^-126, the vendors' E8M0 cast of float32 subnormals
     return finish_bits32(mag, neg, sgn, ex, man, q)
 
 
@@ -263,17 +267,44 @@ def finish_bits32(mag, neg, sgn, ex, man, q):
 
 @njit(cache=True, parallel=True)
 def encode_array_f32(xin, bf16, out, fp, pol):
-    """encode_array for float bit patterns xin: uint32 (float32) or uint16 (bfloat16 if bf16, else float16)."""
-    q = bits32_params(fp, pol)
-    errors = 0
-    for i in prange(xin.size):
-        wide_vectors()
-        c = encode_bits32(np.int64(bits32_at(xin, i, bf16)), q)
-        if c < 0:
-            errors += 1
-            c = 0
-        out[i] = c
-    return errors
+    """encode_array for float bit patterns xin: uint32 (float32) or uint16 (bfloat16 if bf16, else float16);
+    nonzero if some element hit a raise policy. Runs in _SPAN-element spans of 1-D slices (_encode_span)."""
+    q = int32_params(bits32_params(fp, pol))
+    n = xin.size
+    seen = 0
+    for chunk in prange((n + _SPAN - 1) // _SPAN):
+        i0 = chunk * _SPAN
+        i1 = min(n, i0 + _SPAN)
+        seen += _encode_span(xin[i0:i1], bf16, out[i0:i1], q)
+    return seen
+
+
+_SPAN = 16384  # elements per parallel work item of encode_array_f32
+
+
+@njit(cache=True)
+def _encode_span(xin, bf16, out, q):
+    """out[k] = encode_bits32 of xin[k] (sentinels as 0); 1 if some code is a sentinel. The codes are OR-ed in
+    int32 (the sign bit survives) rather than counted: a 64-bit counter holds LLVM to 8 lanes where the
+    int32 codes take 16."""
+    wide_vectors()
+    seen = np.int32(0)
+    for k in range(xin.size):
+        c = encode_bits32(bits32_at(xin, k, bf16), q)
+        seen = np.int32(seen | c)
+        out[k] = max(c, np.int32(0))
+    return 1 if seen < 0 else 0
+
+
+@njit(cache=True, inline="always")
+def int32_params(q):
+    """bits32_params as int32 (every entry fits): with them encode_bits32 and the stochastic-ptx code run in
+    32-bit lanes."""
+    return (np.int32(q[0]), np.int32(q[1]), np.int32(q[2]), np.int32(q[3]), np.int32(q[4]), np.int32(q[5]),
+            np.int32(q[6]), np.int32(q[7]), np.int32(q[8]), np.int32(q[9]), np.int32(q[10]), np.int32(q[11]),
+            np.int32(q[12]), np.int32(q[13]), np.int32(q[14]), np.int32(q[15]), np.int32(q[16]), np.int32(q[17]),
+            np.int32(q[18]), np.int32(q[19]), np.int32(q[20]), np.int32(q[21]), np.int32(q[22]), np.int32(q[23]),
+            np.int32(q[24]), np.int32(q[25]))
 
 
 # Exact widening of 16-bit floats to float32 bit patterns for the float32 loops, in parallel and vectorized

@@ -23,8 +23,8 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, prefetch, u32_as_f32, u64_as_f64, wide_vectors
-from .cast import bits32_params, encode_bits32, encode_one, widen_run
-from .stochastic import _int32s, _ptx32_code
+from .cast import bits32_params, encode_bits32, encode_one, int32_params, widen_run
+from .stochastic import _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
                        IP_SCALE_INF, IP_SEXPR, IP_T, IP_TC, IP_TR, IP_ZERO_SUB, RULE_CEIL, RULE_EVEN, RULE_FLOOR,
@@ -110,13 +110,100 @@ def _f32_of_bits(m):
     return np.float64(sig) * u64_as_f64(np.uint64(max(ex, 1) - 150 + 1023) << np.uint64(52))
 
 
+# bfloat16 input is the upper half of float32 bit patterns. quantize_tiles_f32 takes it as int16 (the caller's
+# view) and runs the amax and ladder loops on the 16-bit patterns themselves, twice the lanes of widened ones:
+# a bfloat16 magnitude a16 reaches a float32 threshold t exactly when a16 >= ceil(t / 2^16). Tiles that leave
+# the ladders widen their tile row first.
+def magnitude(b):
+    """|b| as a bit pattern: b & 0x7FFFFFFF (uint32: float32 bits) or b & 0x7FFF (16-bit float bits; int16:
+    bfloat16). Jitted code only."""
+    raise NotImplementedError("magnitude is compiled into jitted callers only")
+
+
+@overload(magnitude, inline="always")
+def _magnitude_impl(b):
+    if b == types.int16:
+        return lambda b: np.int16(b & np.int16(0x7FFF))
+    if b == types.uint16:
+        return lambda b: np.uint16(b & np.uint16(0x7FFF))
+    return lambda b: b & np.uint32(0x7FFFFFFF)
+
+
+def negative(b):
+    """Whether the sign bit of b is set (uint32 float32 or int16 bfloat16 bits). Jitted code only."""
+    raise NotImplementedError("negative is compiled into jitted callers only")
+
+
+@overload(negative, inline="always")
+def _negative_impl(b):
+    if b == types.int16:
+        return lambda b: b < np.int16(0)
+    return lambda b: b >= np.uint32(0x80000000)
+
+
+def native_ladders(lad, xin):
+    """The ladders as xin's patterns compare them: lad itself, or for int16 (bfloat16) input each threshold
+    rounded up to a bfloat16 pattern (_NEVER and everything above the largest finite one: 0x7FFF, which no
+    finite magnitude reaches; tiles with NaN/Inf never take a ladder). Jitted code only."""
+    raise NotImplementedError("native_ladders is compiled into jitted callers only")
+
+
+@overload(native_ladders)
+def _native_ladders_impl(lad, xin):
+    if xin.dtype != types.int16:
+        return lambda lad, xin: lad
+
+    def to16(lad, xin):
+        out = np.empty(lad.shape, np.int16)
+        for c in range(lad.shape[0]):
+            for j in range(lad.shape[1]):
+                out[c, j] = min((np.int64(lad[c, j]) + 0xFFFF) >> 16, 0x7FFF)
+        return out
+    return to16
+
+
+def float32_rows(rows, w, c0, c1):
+    """A tile row's float32 bit patterns for the tile loop, valid in columns c0 .. c1-1: rows itself (uint32), or
+    those columns of the int16 (bfloat16) rows widened into w. Jitted code only."""
+    raise NotImplementedError("float32_rows is compiled into jitted callers only")
+
+
+@overload(float32_rows, inline="always")
+def _float32_rows_impl(rows, w, c0, c1):
+    if rows.dtype != types.int16:
+        return lambda rows, w, c0, c1: rows
+
+    def widen(rows, w, c0, c1):
+        for i in range(rows.shape[0]):
+            widen_run(rows[i][c0:c1].view(np.uint16), w[i][c0:c1], True)
+        return w
+    return widen
+
+
+def float32_amaxes(ms, rows):
+    """Tile amaxes of rows' patterns as float32 bit patterns, in place (int16 bfloat16 bits: shifted up 16).
+    Jitted code only."""
+    raise NotImplementedError("float32_amaxes is compiled into jitted callers only")
+
+
+@overload(float32_amaxes, inline="always")
+def _float32_amaxes_impl(ms, rows):
+    if rows.dtype != types.int16:
+        return lambda ms, rows: None
+
+    def shift(ms, rows):
+        for j in range(ms.size):
+            ms[j] = ms[j] << np.uint32(16)
+    return shift
+
+
 # Tile loops: each row of a tile is a contiguous run of tc elements. The element loops are functions of their own
 # (_run_*): inlined into the tile loop by hand they measured slower.
 @njit(cache=True, inline="always")
-def _run_amax(v, n, msk=np.uint32(0x7FFFFFFF)):
+def _run_amax(v, n):
     m = np.uint32(0)
     for j in range(n):
-        a = v[j] & msk
+        a = np.uint32(magnitude(v[j]))
         m = a if a > m else m
     return m
 
@@ -132,9 +219,9 @@ def _row_amax(v, ms, tc, tmp):
         for t in range(n):
             ms[t] = _run_amax(v[t * tc:(t + 1) * tc], tc)
         return
-    msk = np.uint32(0x7FFFFFFF)
     for j in range(n * g):
-        tmp[j] = max(max(v[4 * j] & msk, v[4 * j + 1] & msk), max(v[4 * j + 2] & msk, v[4 * j + 3] & msk))
+        tmp[j] = max(max(magnitude(v[4 * j]), magnitude(v[4 * j + 1])),
+                     max(magnitude(v[4 * j + 2]), magnitude(v[4 * j + 3])))
     if g == 4:
         for t in range(n):
             ms[t] = max(max(tmp[4 * t], tmp[4 * t + 1]), max(tmp[4 * t + 2], tmp[4 * t + 3]))
@@ -153,7 +240,7 @@ def tile_row(xin, b, r0, tr, w, bf16):
 
 @overload(tile_row, inline="always")
 def _tile_row_impl(xin, b, r0, tr, w, bf16):
-    if xin.dtype == types.uint32:
+    if xin.dtype == types.uint32 or xin.dtype == types.int16:  # int16: bfloat16, read as such (see magnitude)
         return lambda xin, b, r0, tr, w, bf16: xin[b, r0:r0 + tr]
 
     def widen(xin, b, r0, tr, w, bf16):
@@ -405,7 +492,7 @@ def _run_ladder(v, out, j0, n, t, o, nx, na, nm, shape):
     one = np.uint32(1)
     for j in range(n):
         b = v[j0 + j]
-        a = b & np.uint32(0x7FFFFFFF)
+        a = magnitude(b)
         i = o
         i = i + one if a >= t0 else i
         i = i + one if a >= t1 else i
@@ -416,7 +503,7 @@ def _run_ladder(v, out, j0, n, t, o, nx, na, nm, shape):
         i = i + one if a >= t6 else i
         if shape == FULL:
             i = i + one if a >= t7 else i
-        neg = b >= np.uint32(0x80000000) and (shape == SHORT or a >= zt)
+        neg = negative(b) and (shape == SHORT or a >= zt)
         out[j0 + j] = np.uint8(((i ^ nx) + na) & nm) if neg else np.uint8(i & nm)
 
 
@@ -712,8 +799,9 @@ def unpack(T):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, stab, T):
-    """Quantize the (B, R, C) floats whose bit patterns are xin (uint32: float32; uint16: bfloat16 if bf16, else
-    float16, widened a tile row at a time; R, C multiples of the tile) where no special case arises; set
+    """Quantize the (B, R, C) floats whose bit patterns are xin (uint32: float32; int16: bfloat16, whose amax and
+    ladder loops read the 16-bit patterns; uint16: float16, or bfloat16 if bf16, widened a tile row at a time;
+    R, C multiples of the tile) where no special case arises; set
     slow[b, ti, tj] = 1 for the other tiles (their outputs are then undefined: the caller reruns them through
     quantize_tiles). Outputs as quantize_tiles, except that sval is left unwritten for tiles that take a ladder
     (their scale has a code: its value is stab[code]). The tiles' amaxes are computed here, not kept from the
@@ -728,6 +816,7 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
     ee = ip[IP_EEXPR]
     (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0, tb1,
      tbt, shape) = unpack(T)
+    lad_n = native_ladders(lad, xin)
     # tasks (tile rows) in 64 chunks: the scratch arrays are made once per chunk. A task runs in strips of at
     # most 256 KiB of bits, so that the ladders find in L2 what the amax pass brought in (te-nvfp4-2d fp32
     # 16384^2: a 16-row task is 1 MiB)
@@ -755,11 +844,13 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
                 ms = msw[:s1 - s0]
                 tls = tl[:s1 - s0]
                 _tiles_amax(rows, s0 * tc, tc, ms, mr[:(s1 - s0) if tr > 1 else 0], tmp)
+                float32_amaxes(ms, rows)
                 left = s1 - s0
                 if tabled:
                     left = _coded_tiles(ms, tls, scode[b, ti][s0:s1], tb0, tb1, tbt)
                 else:
                     tls[:] = -1
+                r32 = float32_rows(rows, w, s0 * tc, s1 * tc if left else s0 * tc)  # for the tile loop
                 for tj in range(s1 - s0 if left else 0):
                     if tls[tj] != -1:
                         continue
@@ -806,21 +897,21 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
                     if not ok:
                         slow[b, ti, ta] = 1
                     elif ee == EE_EXACT:
-                        _tile_scaled(rows, crow, c0, tc, k, q)
+                        _tile_scaled(r32, crow, c0, tc, k, q)
                     else:
-                        _tile_f32(rows, crow, c0, tc, op, a1, a2, q)
+                        _tile_f32(r32, crow, c0, tc, op, a1, a2, q)
                 # prefetch what comes next: the task's next strip, or the next task's first one
                 nt = task if s1 < ntc or task + 1 == hi else task + 1
                 nr = (nt % ntr) * tr
                 n1 = s1 if s1 < ntc else 0
-                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr],
+                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad_n, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr],
                              n1 * tc, min(ntc, n1 + spt) - n1)
 
 
 @njit(cache=True, inline="always")
 def _sr_run(v, rv, out, exact, k, op, a1, a2, width, q, q32):
     """stochastic-ptx codes of a run's element values (x · 2^-k, or the float32 expression (op, a1, a2)) with
-    the run's random integers rv (one loop per form, as _run_f32); q32 = _int32s(q)."""
+    the run's random integers rv (one loop per form, as _run_f32); q32 = int32_params(q)."""
     n = v.size
     if exact:
         for j in range(n):
@@ -851,7 +942,7 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, T):
     ntc = C // tc
     exact = ip[IP_EEXPR] == EE_EXACT
     q, tok, tk, top, ta1, ta2 = T[0], T[2], T[3], T[4], T[5], T[6]
-    q32 = _int32s(q)
+    q32 = int32_params(q)
     ntask = B * ntr
     nch = min(ntask, 64)
     for ch in prange(nch):
@@ -883,7 +974,6 @@ def sr_tiles_f32(xin, bf16, rb, width, codes, scode, sval, slow, ip, fp, T):
 def max_magnitude_bits(xb):
     """The largest magnitude bit pattern (sign bit cleared) of flat float32 (uint32) or float16/bfloat16 (uint16)
     bit patterns: the amax of a tensor without NaN/Inf, in its own format."""
-    msk = np.uint32(0x7FFF) if xb.itemsize == 2 else np.uint32(0x7FFFFFFF)
     n = xb.size
     nchunk = 64
     part = np.zeros(nchunk, np.int64)
@@ -891,5 +981,5 @@ def max_magnitude_bits(xb):
     for c in prange(nchunk):
         wide_vectors()
         lo = min(c * step, n)
-        part[c] = np.int64(_run_amax(xb[lo:min(lo + step, n)], min(lo + step, n) - lo, msk))
+        part[c] = np.int64(_run_amax(xb[lo:min(lo + step, n)], min(lo + step, n) - lo))
     return part.max()

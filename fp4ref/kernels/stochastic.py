@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_as_u64, shl32, shr32, u64_as_f64, wide_vectors
-from .cast import bits32_at, bits32_params, finish_bits32
+from .cast import bits32_at, bits32_params, finish_bits32, int32_params
 from .cast import (F_BIAS, F_BITS, F_EMIN, F_FRAC_BITS, F_INF_CODE, F_KIND, F_MAX_CODE, F_MAX_NEG, F_MBITS,
                    F_NAN_CODE, F_SIGN_BIT, F_SIGNED, KIND_INT, P_INF_NEG, P_INF_POS, P_NAN_NEG, P_NAN_POS,
                    P_NEG_ZERO_CODE, P_NEGATIVE, P_OVF)
@@ -241,7 +241,7 @@ def encode_philox(x, xb, bf16, out, fp, pol, variant, width, prec, tab, low, k0,
     instead of the float64 loop on x.
     """
     prm = sr_params(fp, pol)
-    q32 = _int32s(bits32_params(fp, pol))
+    q32 = int32_params(bits32_params(fp, pol))
     G = tab.shape[0]
     S = subs.shape[0]
     nw = L // G
@@ -314,19 +314,9 @@ def first_error_bits(x, r, fp, pol, variant, width, prec):
 
 
 @njit(cache=True, inline="always")
-def _int32s(q):
-    """bits32_params as int32 (every entry fits): with them the loops below run in 32-bit lanes."""
-    return (np.int32(q[0]), np.int32(q[1]), np.int32(q[2]), np.int32(q[3]), np.int32(q[4]), np.int32(q[5]),
-            np.int32(q[6]), np.int32(q[7]), np.int32(q[8]), np.int32(q[9]), np.int32(q[10]), np.int32(q[11]),
-            np.int32(q[12]), np.int32(q[13]), np.int32(q[14]), np.int32(q[15]), np.int32(q[16]), np.int32(q[17]),
-            np.int32(q[18]), np.int32(q[19]), np.int32(q[20]), np.int32(q[21]), np.int32(q[22]), np.int32(q[23]),
-            np.int32(q[24]), np.int32(q[25]))
-
-
-@njit(cache=True, inline="always")
 def _ptx32_code(b, rr, width, q):
     """stochastic-ptx code of the float32 with bits b (uint32) and random integer rr (width <= 32 bits), or an
-    error sentinel; q = _int32s(bits32_params), made once outside the loop. The carry rule is encode_bits32 with
+    error sentinel; q = int32_params(bits32_params), made once outside the loop. The carry rule is encode_bits32 with
     the random integer, aligned under the cut, as the increment: n = (sig + r * 2^(cut - width)) >> cut
     (r >> (width - cut) when the cut is narrower), so the input bits below 2^-width of the quantum never matter,
     as the ISA says. A cut beyond 24 + width bits leaves n = 0 whatever r is, so clamping it there changes
@@ -358,7 +348,7 @@ def encode_ptx_bits32(xb, bf16, r, out, fp, pol, width):
     """stochastic-ptx on bit patterns xb (uint32: float32; uint16: bfloat16 if bf16, else float16, widened per
     element) with per-element integers r (width <= 32 bits), as _ptx32_code; nonzero if any code is an error
     sentinel. Runs in _CHUNK-element spans (one loop of 1-D slices each, see _ptx32_span)."""
-    q = _int32s(bits32_params(fp, pol))
+    q = int32_params(bits32_params(fp, pol))
     n = xb.size
     errors = 0
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
