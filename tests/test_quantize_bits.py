@@ -207,7 +207,7 @@ def test_bit_pattern_loop_equals_the_generic_loop_on_rows_wider_than_a_strip(mon
                                   "jax-nvfp4"])
 def test_bfloat16_ladders_on_16_bit_patterns_equal_the_float32_input_for_every_finite_bfloat16(name):
     # bfloat16 input runs the amax and ladder loops on its 16-bit patterns (thresholds rounded up to bfloat16);
-    # the same values as float32 take the float32 ladders. Every finite pattern, shuffled into tiles four ways
+    # the same values as float32 take the float32 ladders. Every finite pattern, shuffled into tiles five ways
     # so that each meets many scale codes and tensor scales. Recipes with float32 arithmetic whatever the input
     # (arith='input' computes in bfloat16: other values by design)
     p = np.arange(1 << 16, dtype=np.uint16)

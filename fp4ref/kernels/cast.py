@@ -265,6 +265,9 @@ def finish_bits32(mag, neg, sgn, ex, man, q):
     return c
 
 
+_SPAN = 16384  # elements per parallel work item of encode_array_f32
+
+
 @njit(cache=True, parallel=True)
 def encode_array_f32(xin, bf16, out, fp, pol):
     """encode_array for float bit patterns xin: uint32 (float32) or uint16 (bfloat16 if bf16, else float16);
@@ -277,9 +280,6 @@ def encode_array_f32(xin, bf16, out, fp, pol):
         i1 = min(n, i0 + _SPAN)
         seen += _encode_span(xin[i0:i1], bf16, out[i0:i1], q)
     return seen
-
-
-_SPAN = 16384  # elements per parallel work item of encode_array_f32
 
 
 @njit(cache=True)
