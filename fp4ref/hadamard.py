@@ -211,10 +211,12 @@ def hadamard(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, 
     return transform_amax(x, size, axis, signs, inverse, out_dtype, mode)[0]
 
 
-def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, mode="exact"):
+def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.float32, mode="exact", buffer=None):
     """(:func:`hadamard`'s result, its largest magnitude as a float, or None): the te kernel of contiguous
     blocks with one sign vector finds the amax on the way, which saves block quantization a pass over the
-    output; None elsewhere."""
+    output; None elsewhere. buffer: None, or a 1-D array of the output's bit-pattern dtype (uint32 for float32,
+    uint16 for bfloat16/float16) with at least x.size elements, which then holds the result (block quantization
+    reuses one such buffer chunk after chunk instead of allocating fresh pages for each)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(inverse, (bool, np.bool_)):
@@ -233,14 +235,15 @@ def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.flo
         # float16/bfloat16 inputs are read as 16-bit patterns (widened per element)
         xb, bf16 = bit_patterns(np.ascontiguousarray(a).reshape(-1))
         to_bf16 = dt == _BF16
-        o32 = np.empty(0 if to_bf16 else a.size, np.float32)
-        o16 = np.empty(a.size if to_bf16 else 0, np.uint16)
+        mem = _result_memory(buffer, udt, a.size)
+        o32 = np.empty(0, np.float32) if to_bf16 else mem.view(np.float32)
+        o16 = mem if to_bf16 else np.empty(0, np.uint16)
         mb = K.transform_te(xb, bf16, pre, m, post, sg, hadamard_matrix(16), bool(inverse), to_bf16, o32, o16)
         amax = float(np.uint32(mb).view(np.float32)) if mb >= 0 else None
         return (o16.view(_BF16) if to_bf16 else o32).reshape(a.shape), amax
     container = np.float64 if a.dtype == np.float64 else np.float32
     xf = (np.ascontiguousarray(a) if container == np.float64 else as_float32(a)).reshape(-1)
-    out = np.empty(xf.size, udt)
+    out = _result_memory(buffer, udt, xf.size)
     flags = np.zeros(pre * (m // n) * post, np.uint8)
     container_p = 53 if container == np.float64 else 24
     K.transform_exact(xf, pre, m, post, sg, k, bool(inverse), p, ebits, container_p, out, flags)
@@ -250,6 +253,16 @@ def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.flo
         s = sg[0 if sg.shape[0] == 1 else idx]
         out[pos] = _exact_irrational_block([float(v) for v in xf[pos]], s, bool(inverse), k, p, ebits)
     return out.view(dt).reshape(a.shape), None
+
+
+def _result_memory(buffer, udt, size: int) -> np.ndarray:
+    """The first size elements of buffer (see transform_amax), or a fresh array."""
+    if buffer is None:
+        return np.empty(size, udt)
+    if buffer.dtype != udt or buffer.ndim != 1 or buffer.size < size or not buffer.flags.c_contiguous:
+        raise ValueError(f"buffer must be a contiguous 1-D {np.dtype(udt).name} array of at least {size} elements, "
+                         f"got {buffer.dtype} of shape {buffer.shape}")
+    return buffer[:size]
 
 
 def _exact_irrational_block(xs: list[float], s: np.ndarray, inverse: bool, k: int, p: int, ebits: int) -> list[int]:

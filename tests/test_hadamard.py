@@ -460,22 +460,38 @@ def test_te_mode_reads_float16_inputs_including_subnormals_as_their_float32_valu
         assert_same_bits(y[r], _te_python(x[r].astype(np.float32), s, inverse))
 
 
+@pytest.mark.parametrize("inverse", [False, True])
 @pytest.mark.parametrize("od", [np.float32, BF16])
-def test_te_mode_over_many_blocks_with_specials_is_the_sequence_block_by_block(od):
+def test_te_mode_over_many_blocks_with_specials_is_the_sequence_block_by_block(od, inverse):
     # several work units of side-by-side blocks, a partial last one, and NaN/Inf/-0/zero blocks
     rng = np.random.default_rng(9)
     x = (rng.standard_normal((37, 48)) * np.exp2(rng.integers(-40, 40, (37, 48)))).astype(np.float32)
     x[3, 5], x[7, 20], x[8, 33], x[9, :16] = np.nan, np.inf, -np.inf, -0.0
     x[10, 16:32] = 0.0
     x[11, 0], x[11, 1] = np.inf, -np.inf
+    x[12, 32:48] = np.where(np.arange(16) % 2, -0.0, 0.0)  # zero sums under negated columns stay +0
     s = H.sign_vector(16, seed=2)
-    y = H.hadamard(x, 16, signs=s, mode="te", out_dtype=od)
+    y = H.hadamard(x, 16, signs=s, inverse=inverse, mode="te", out_dtype=od)
     for r in range(x.shape[0]):
         for b in range(3):
             with np.errstate(invalid="ignore"):  # Inf - Inf in the reference's own float32 sums
-                want = _te_python(x[r, 16 * b:16 * b + 16], s, False)
+                want = _te_python(x[r, 16 * b:16 * b + 16], s, inverse)
             want[np.isnan(want)] = np.nan  # the model's NaN is the canonical quiet NaN, whatever x86 gives
             assert_same_bits(y[r, 16 * b:16 * b + 16], want if od == np.float32 else want.astype(BF16))
+
+
+@pytest.mark.parametrize("mode", ["te", "exact"])
+def test_transform_into_a_reused_buffer_equals_a_fresh_result_and_a_wrong_buffer_is_refused(mode):
+    x = np.random.default_rng(3).standard_normal((8, 64)).astype(np.float32)
+    s = H.sign_vector(16, mask=H.TE_WGRAD_SIGN_MASK)
+    for od, udt in ((np.float32, np.uint32), (BF16, np.uint16)):
+        buf = np.full(x.size + 5, 0xFFFF, udt)
+        y, _ = H.transform_amax(x, 16, -1, s, out_dtype=od, mode=mode, buffer=buf)
+        assert_same_bits(y, H.hadamard(x, 16, -1, s, out_dtype=od, mode=mode))
+        assert np.shares_memory(y, buf)
+        for bad in (np.empty(x.size - 1, udt), np.empty(x.size, np.int64), np.empty((2, x.size), udt)):
+            with pytest.raises(ValueError, match="buffer must be a contiguous 1-D"):
+                H.transform_amax(x, 16, -1, s, out_dtype=od, mode=mode, buffer=bad)
 
 
 def test_te_mode_per_block_signs_and_axis0_match_the_sequence():

@@ -596,12 +596,20 @@ def test_dequantize_loop_equals_the_numpy_formulation_bit_for_bit(name):
             np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, BF16])
 @pytest.mark.parametrize("special", [None, np.inf, np.nan])
-def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_output(dtype, special):
+def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_output(monkeypatch, dtype, special,
+                                                                                   chunked):
     # te-nvfp4-rht reads its tensor amax from the RHT kernel; quantizing that kernel's output with te-nvfp4
-    # finds it with its own amax pass
+    # finds it with its own amax pass. chunked: the transform runs row chunk by row chunk (three of 16 rows),
+    # twice (amax, then codes), as for tensors above _WHOLE_TRANSFORM
+    import importlib
     from fp4ref import hadamard as H
+    if chunked:
+        Q = importlib.import_module("fp4ref.quantize")
+        monkeypatch.setattr(Q, "_WHOLE_TRANSFORM", 0)
+        monkeypatch.setattr(Q, "_CHUNK", 16 * 64)
     rng = np.random.default_rng(21)
     x = (rng.standard_normal((48, 64)) * np.exp2(rng.integers(-20, 20, (48, 64)))).astype(dtype)
     x[2, :16] = 0.0
@@ -614,3 +622,41 @@ def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_ou
     assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scales, b.scales)
     assert np.array_equal(np.float32(a.global_scale), np.float32(b.global_scale), equal_nan=True)
     assert np.array_equal(tensor_amax(x, "te-nvfp4-rht"), tensor_amax(y, "te-nvfp4"), equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
+@pytest.mark.parametrize("case", ["te-1d-3d-input", "exact-2d-tiles", "exact-bf16-out", "axis0", "per-block-signs"])
+def test_row_chunked_transform_equals_transforming_the_whole_tensor_first(monkeypatch, dtype, case):
+    # quantize transforms row chunks into one reused buffer above _WHOLE_TRANSFORM (and tensor_amax always);
+    # the reference here is fp4ref.hadamard on the whole tensor, then the recipe without its transform
+    import importlib
+    from fp4ref import hadamard as H
+    Q = importlib.import_module("fp4ref.quantize")
+    monkeypatch.setattr(Q, "_WHOLE_TRANSFORM", 0)
+    monkeypatch.setattr(Q, "_CHUNK", 16 * 64)
+    rng = np.random.default_rng(5)
+    shape, axis, name, out, mode, signs = (4, 24, 64), -1, "te-nvfp4", "input", "te", H.sign_vector(16, seed=3)
+    if case == "exact-2d-tiles":
+        shape, name, mode, out = (48, 64), "te-nvfp4-2d", "exact", "float32"
+    elif case == "exact-bf16-out":
+        name, mode, out = "ocp-mxfp4", "exact", "bfloat16"
+    elif case == "axis0":
+        shape, axis = (64, 48), 0
+    elif case == "per-block-signs":
+        shape = (48, 64)
+        signs = H.sign_vector(16, seed=3, blocks=48 * 4)
+    if mode == "te" and dtype == np.float16:
+        pytest.skip("the te model gives bfloat16 or float32; its float16 input is covered in test_hadamard")
+    x = (rng.standard_normal(shape) * np.exp2(rng.integers(-12, 12, shape))).astype(dtype)
+    x.reshape(-1)[37] = 0.0
+    transform = ("hadamard", 16, signs, out, mode)
+    od = {"input": x.dtype, "float32": np.float32, "bfloat16": BF16}[out]
+    y = H.hadamard(x, 16, axis, signs, out_dtype=od, mode=mode)
+    rec = Q._get_recipe(name, {"transform": transform})
+    assert (Q._row_transform(Q._as_input(x), rec, axis) is None) == (case in ("axis0", "per-block-signs"))
+    a = quantize(x, name, axis=axis, transform=transform)
+    b = quantize(y, name, axis=axis)
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.scales, b.scales)
+    assert np.array_equal(np.float32(a.global_scale), np.float32(b.global_scale), equal_nan=True)
+    assert a.dtype == b.dtype == str(np.dtype(od))
+    assert tensor_amax(x, name, axis=axis, transform=transform) == tensor_amax(y, name, axis=axis)

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f32_as_u32, u32_as_f32, wide_vectors
+from .bits import f32_as_u32, shl32, shr32, u32_as_f32, wide_vectors
 from .cast import bits32_at, widened
 
 INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
@@ -604,16 +604,30 @@ def te_block(x, bf16, off, st, B, to_bf16, o32, o16, acc):
             o32[off + j * st] = a if a == a else np.float32(np.nan)
 
 
+@njit(cache=True, inline="always")
+def sign_bit(mask, k):
+    """The float32 sign bit of element k % 16 under a uint32 sign mask (bit i set = -1), in 32 bits."""
+    return shl32(np.uint32(shr32(mask, k & 15) & np.uint32(1)), 31)
+
+
+# H_16 (Sylvester) as a module constant: Numba freezes it into the machine code, so LLVM keeps its rows in
+# registers in te_rows instead of reloading them from an argument array that the stores might alias
+H16 = np.array([[1.0 - 2.0 * (bin(i & j).count("1") & 1) for j in range(16)] for i in range(16)], np.float32)
+
+
 @njit(cache=True, fastmath={"contract"})
-def te_rows(xs, bf16, N, to_bf16, o32, o16):
+def te_rows(xs, bf16, mi, mo, to_bf16, o32, o16):
     """te_block for the consecutive 16-blocks of xs (unit stride, one matrix; bit patterns as te_block's x) into
-    o32/o16 (their slices). Every B[i, j] is +-0.25 and rounding to nearest is symmetric (fl(-v) = -fl(v)), so
-    fl32(x_i * B[i, j]) is q_i = fl32(x_i * 0.25) times N[i, j] = +-1.0 (B's signs): one rounded product per
-    input. Output j's 16 terms are added in order from +0.0 in one expression, so the loop over j has no
-    dependence between outputs and LLVM vectorizes it across them (no transpose). Under contract each
-    q_i * N[i, j] + sum becomes one fused multiply-add, which rounds as the addition of +-q_i does because the
-    product is exact. Returns the largest magnitude bit pattern of the outputs as written (bfloat16 outputs
-    widened): the tensor amax that block quantization needs next."""
+    o32/o16 (their slices), with B[i, j] = 0.25 * H16[i, j] * (-1)^(bit i of mi) * (-1)^(bit j of mo) (uint32
+    masks: the signs on B's rows for the forward, on its columns for the inverse). Rounding to nearest is
+    symmetric (fl(-v) = -fl(v)), so fl32(x_i * B[i, j]) is +-q_i * H16[i, j] with q_i = fl32(+-x_i * 0.25): one
+    rounded product per input, its sign flipped on the bits. Output j adds its 16 terms in order from +0.0 in
+    one expression, so the loop over j has no dependence between outputs and LLVM vectorizes it across them
+    (no transpose). Under contract each q_i * H16[i, j] + sum becomes one fused multiply-add, which rounds as
+    the addition of +-q_i does because the product is exact. A column sign negates the sum: negating every term
+    negates every partial sum, except that an exact zero is +0 either way (a sum from +0.0 is never -0), so a
+    negated zero is put back to +0. Returns the largest magnitude bit pattern of the outputs as written
+    (bfloat16 outputs widened): the tensor amax that block quantization needs next."""
     wide_vectors()
     nb = xs.size // 16
     U = np.empty(TE_RUN * 16, np.uint32)
@@ -625,17 +639,22 @@ def te_rows(xs, bf16, N, to_bf16, o32, o16):
         e0 = r0 * 16
         xw = widened(xs[e0:e0 + nr * 16], U, bf16)  # 16-bit inputs: widened in a loop that vectorizes
         for k in range(nr * 16):
-            X[k] = u32_as_f32(xw[k]) * np.float32(0.25)
+            X[k] = u32_as_f32(np.uint32(xw[k] ^ sign_bit(mi, k))) * np.float32(0.25)
         for b in range(nr):
             q0, q1, q2, q3 = X[b * 16], X[b * 16 + 1], X[b * 16 + 2], X[b * 16 + 3]
             q4, q5, q6, q7 = X[b * 16 + 4], X[b * 16 + 5], X[b * 16 + 6], X[b * 16 + 7]
             q8, q9, q10, q11 = X[b * 16 + 8], X[b * 16 + 9], X[b * 16 + 10], X[b * 16 + 11]
             q12, q13, q14, q15 = X[b * 16 + 12], X[b * 16 + 13], X[b * 16 + 14], X[b * 16 + 15]
             for j in range(16):
-                S[b * 16 + j] = (np.float32(0.0) + q0 * N[0, j] + q1 * N[1, j] + q2 * N[2, j] + q3 * N[3, j]
-                                 + q4 * N[4, j] + q5 * N[5, j] + q6 * N[6, j] + q7 * N[7, j] + q8 * N[8, j]
-                                 + q9 * N[9, j] + q10 * N[10, j] + q11 * N[11, j] + q12 * N[12, j]
-                                 + q13 * N[13, j] + q14 * N[14, j] + q15 * N[15, j])
+                S[b * 16 + j] = (np.float32(0.0) + q0 * H16[0, j] + q1 * H16[1, j] + q2 * H16[2, j]
+                                 + q3 * H16[3, j] + q4 * H16[4, j] + q5 * H16[5, j] + q6 * H16[6, j]
+                                 + q7 * H16[7, j] + q8 * H16[8, j] + q9 * H16[9, j] + q10 * H16[10, j]
+                                 + q11 * H16[11, j] + q12 * H16[12, j] + q13 * H16[13, j] + q14 * H16[14, j]
+                                 + q15 * H16[15, j])
+        if mo != 0:  # a separate loop: in the rounding loops below it cost the forward ~15%
+            for k in range(nr * 16):
+                u = np.uint32(f32_as_u32(S[k]) ^ sign_bit(mo, k))
+                S[k] = u32_as_f32(u if u != np.uint32(0x80000000) else np.uint32(0))
         # NaN -> the canonical NaN, decided on the bits (a float compare-and-select measured 2x slower)
         if to_bf16:
             o = o16[e0:e0 + nr * 16]
@@ -664,17 +683,16 @@ def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
     shared = sg.shape[0] == 1
     if post == 1 and shared:
         # contiguous blocks, one matrix: 64 work units of consecutive blocks; the unused output is empty
-        B = np.empty((16, 16), np.float32)
-        te_matrix(B, H, sg, 0, inverse)
-        N = np.empty((16, 16), np.float32)
+        mask = 0
         for i in range(16):
-            for j in range(16):
-                N[i, j] = np.float32(4.0) * B[i, j]
+            if sg[0, i] < 0:
+                mask |= 1 << i
+        mi, mo = np.uint32(0 if inverse else mask), np.uint32(mask if inverse else 0)
         nu = min(64, rows)
         part = np.zeros(max(nu, 1), np.int64)
         for u in prange(nu):
             b0, b1 = u * rows // nu, (u + 1) * rows // nu
-            part[u] = te_rows(x[b0 * 16:b1 * 16], bf16, N, to_bf16, o32[b0 * 16:b1 * 16], o16[b0 * 16:b1 * 16])
+            part[u] = te_rows(x[b0 * 16:b1 * 16], bf16, mi, mo, to_bf16, o32[b0 * 16:b1 * 16], o16[b0 * 16:b1 * 16])
         return part.max()
     ncp = (post + CHUNK - 1) // CHUNK
     units = (rows + CHUNK - 1) // CHUNK if post == 1 else rows * ncp
