@@ -389,18 +389,24 @@ def _apply_transform(a: np.ndarray, r, axis: int) -> tuple[np.ndarray, float | N
     """(the recipe's transform of a, the largest |output| where the transform found it on the way, or None)."""
     if r.transform is None:
         return a, None
-    kind, *args = r.transform
-    if kind != "hadamard":
-        raise ValueError(f"unknown transform {kind!r}; valid: ('hadamard', size, signs, out_dtype, mode) with "
-                         "out_dtype 'float32', 'bfloat16', 'float16' or 'input' (x's dtype)")
     from . import hadamard as _H
-    size, signs, out_dtype, mode = args
-    out = _transform_dtype(a, out_dtype)
-    sg = None if signs is None else np.asarray(signs)
+    size, sg, out, mode = _transform_args(a, r)
     if r.blocks == "flat":
         y, amax = _H.transform_amax(a.reshape(-1, size), size, -1, sg, out_dtype=out, mode=mode)
         return y.reshape(a.shape), amax
     return _H.transform_amax(a, size, axis, sg, out_dtype=out, mode=mode)
+
+
+def _transform_args(a: np.ndarray, r) -> tuple:
+    """(size, signs array or None, output dtype, mode) of the recipe's transform of a."""
+    kind, *args = r.transform
+    if kind != "hadamard":
+        raise ValueError(f"unknown transform {kind!r}; valid: ('hadamard', size, signs, out_dtype, mode) with "
+                         "out_dtype 'float32', 'bfloat16', 'float16' or 'input' (x's dtype)")
+    size, signs, out_dtype, mode = args
+    out = a.dtype if out_dtype == "input" else \
+        np.dtype({"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[out_dtype])
+    return size, None if signs is None else np.asarray(signs), out, mode
 
 
 def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0):
@@ -416,12 +422,8 @@ def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0):
     if not -a.ndim <= axis < a.ndim or axis % a.ndim != a.ndim - 1:
         return None
     from . import hadamard as _H
-    size, signs, out_dtype, mode = rec.transform[1:]
-    sg = None if signs is None else np.asarray(signs)
-    if sg is not None and sg.ndim != 1:
-        return None
-    out = _transform_dtype(a, out_dtype)
-    if a.size * out.itemsize <= above:
+    size, sg, out, mode = _transform_args(a, rec)
+    if (sg is not None and sg.ndim != 1) or a.size * out.itemsize <= above:
         return None
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
     rows = max(r1 - r0 for _, r0, r1 in _row_chunks(geo))
@@ -430,11 +432,6 @@ def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0):
     def f(v):
         return _H.transform_amax(v, size, -1, sg, out_dtype=out, mode=mode, buffer=buffer)
     return out, f
-
-
-def _transform_dtype(a: np.ndarray, out_dtype) -> np.dtype:
-    return a.dtype if out_dtype == "input" else \
-        np.dtype({"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[out_dtype])
 
 
 def _bits_path(plan, xc: np.ndarray) -> bool:

@@ -904,8 +904,8 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
                 nt = task if s1 < ntc or task + 1 == hi else task + 1
                 nr = (nt % ntr) * tr
                 n1 = s1 if s1 < ntc else 0
-                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad_n, lo32, lnx, lna, lnm, shape, xin[nt // ntr, nr:nr + tr],
-                             n1 * tc, min(ntc, n1 + spt) - n1)
+                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad_n, lo32, lnx, lna, lnm, shape,
+                             xin[nt // ntr, nr:nr + tr], n1 * tc, min(ntc, n1 + spt) - n1)
 
 
 @njit(cache=True, inline="always")
