@@ -255,6 +255,26 @@ def transform_amax(x, size, axis=-1, signs=None, inverse=False, out_dtype=np.flo
     return out.view(dt).reshape(a.shape), None
 
 
+def te_sign_mask(signs) -> int:
+    """One shared 16-entry sign vector (None: all +1) as the te kernels take it: bit i set where signs[i] is -1."""
+    sg = _sign_table(signs, 16, 1)
+    return sum(1 << i for i in range(16) if sg[0, i] < 0)
+
+
+def te_amax(x, mask: int, out_dtype) -> float:
+    """The largest magnitude of ``hadamard(x, 16, -1, signs, out_dtype=out_dtype, mode="te")`` (mask:
+    te_sign_mask(signs)), NaN where the output has one, without writing the output out: the tensor amax of a
+    transform that block quantization applies again tile row by tile row. x: float32/float16/bfloat16 with a
+    last axis of a multiple of 16 elements."""
+    dt = np.dtype(out_dtype)
+    if dt not in (np.dtype(np.float32), _BF16):
+        raise ValueError(f"out_dtype must be float32 or bfloat16 (mode='te'), got {out_dtype!r}")
+    if x.shape[-1] % 16:
+        raise ValueError(f"the last axis of x must be a multiple of 16, got {x.shape[-1]}")
+    xb, bf16 = bit_patterns(np.ascontiguousarray(x).reshape(-1))
+    return float(np.uint32(K.te_amax(xb, bf16, np.uint32(mask), dt == _BF16)).view(np.float32))
+
+
 def _result_memory(buffer, udt, size: int) -> np.ndarray:
     """The first size elements of buffer (see transform_amax), or a fresh array."""
     if buffer is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields, replace
+from typing import Callable, NamedTuple
 
 import ml_dtypes
 import numpy as np
@@ -35,7 +36,8 @@ _INPUT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16
 _CHUNK = 1 << 24  # elements per kernel call: bounded memory for memory-mapped inputs
 # quantize holds a recipe's transformed tensor whole up to this many bytes: one transform pass, where transforming
 # chunk by chunk (see _row_transform) transforms twice, for the tensor amax and for the codes (te-nvfp4-rht fp32
-# 16384^2, 1 GiB: 376 vs 451 ms on a 2-core Xeon). Larger ones go chunk by chunk in bounded memory.
+# 16384^2, 1 GiB: 376 vs 451 ms on a 2-core Xeon). Larger ones go chunk by chunk in bounded memory. The RHT16 te
+# model with float32 output goes chunk by chunk at any size: its quantize kernel transforms tile row by tile row.
 _WHOLE_TRANSFORM = 1 << 30
 
 
@@ -360,10 +362,11 @@ def _amax(view, geo, plan, hint=None, xform=None) -> tuple[float, bool]:
     for b, r0, r1 in _row_chunks(geo):
         v = view[b:b + 1, r0:r1, :]
         if xform is not None:
-            v, h = xform[1](v)
+            h = xform.amax(v)
             if simple and h is not None and np.isfinite(h):
                 m = max(m, h)
                 continue
+            v = xform.chunk(v)
         if simple and v.dtype != np.float64:
             # the largest magnitude bit pattern, 16-bit floats read as such (widening the chunk first cost more
             # than the pass); NaN/Inf, above every finite pattern, go to the generic loop
@@ -409,13 +412,21 @@ def _transform_args(a: np.ndarray, r) -> tuple:
     return size, None if signs is None else np.asarray(signs), out, mode
 
 
-def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0):
-    """(output dtype, f) where the recipe's transform acts within the rows of the (B, R, C) view (blocks along
-    the last axis, not flat, one sign vector) and the transformed tensor would take more than ``above`` bytes:
-    f(v) is (the transform of a row chunk v of the view, its largest |output| or None), written into one buffer
-    that every chunk reuses, so that the transformed tensor is never held whole (bounded memory for large
-    inputs). None elsewhere, and for stochastic rounding (whose random bits are laid out over the whole
-    tensor): the whole tensor is transformed first."""
+class _RowTransform(NamedTuple):
+    """A recipe transform applied row chunk by row chunk of the (B, R, C) view (see _row_transform)."""
+    dtype: np.dtype                 # the transformed dtype
+    chunk: Callable                 # v -> the transform of the row chunk v, in one buffer that every chunk reuses
+    amax: Callable                  # v -> the largest |output| of chunk(v) (NaN where one is NaN), or None
+    rht: int                        # the RHT16 te model's sign mask: KB.quantize_tiles_f32 transforms; else -1
+
+
+def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0) -> _RowTransform | None:
+    """A _RowTransform where the recipe's transform acts within the rows of the (B, R, C) view (blocks along the
+    last axis, not flat, one sign vector) and would take more than ``above`` bytes transformed, or is the RHT16
+    te model with float32 output: the transformed tensor is then never held whole (bounded memory for large
+    inputs). The te model is transformed by the quantize kernel a tile row at a time, its amax found without
+    writing the output. None elsewhere, and for stochastic rounding (whose random bits are laid out over the
+    whole tensor): the whole tensor is transformed first."""
     if rec.transform is None or rec.transform[0] != "hadamard" or rec.blocks == "flat" or a.size == 0 \
             or (isinstance(rec.rounding, str) and rec.rounding.lower().startswith("stochastic")):
         return None
@@ -423,24 +434,35 @@ def _row_transform(a: np.ndarray, rec, axis: int, above: int = 0):
         return None
     from . import hadamard as _H
     size, sg, out, mode = _transform_args(a, rec)
-    if (sg is not None and sg.ndim != 1) or a.size * out.itemsize <= above:
+    if sg is not None and sg.ndim != 1:
+        return None
+    te = mode == "te" and size == 16 and a.dtype != np.float64 and out in (np.float32, _BF16) \
+        and a.shape[-1] % 16 == 0
+    # the te model goes row by row at any size for float32 outputs; bfloat16 ones, half the bytes to write and
+    # read back, go whole up to `above` (te-nvfp4-rht 16384^2 on a 2-core Xeon: float32 280 vs 339 ms, bfloat16
+    # 296 vs 250 ms)
+    if a.size * out.itemsize <= above and not (te and out == np.float32):
         return None
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
     rows = max(r1 - r0 for _, r0, r1 in _row_chunks(geo))
     buffer = np.empty(rows * geo.view[2], np.uint32 if out == np.float32 else np.uint16)
 
-    def f(v):
-        return _H.transform_amax(v, size, -1, sg, out_dtype=out, mode=mode, buffer=buffer)
-    return out, f
+    def chunk(v):
+        return _H.transform_amax(v, size, -1, sg, out_dtype=out, mode=mode, buffer=buffer)[0]
+    if not te:
+        return _RowTransform(out, chunk, lambda v: None, -1)
+    mask = _H.te_sign_mask(sg)
+    return _RowTransform(out, chunk, lambda v: _H.te_amax(v, mask, out), mask)
 
 
-def _bits_path(plan, xc: np.ndarray) -> bool:
-    """Whether the float32 bit-pattern loop (kernels/quantize_bits.py) applies to this chunk."""
+def _bits_path(plan, dtype, shape) -> bool:
+    """Whether the float32 bit-pattern loop (kernels/quantize_bits.py) applies to a chunk of this dtype and
+    shape."""
     ip = plan.ip
-    if xc.dtype == np.float64 or ip[K.IP_RULE] == K.RULE_QUEST or plan.epol[P_E8M0_SUB] != 0 \
+    if dtype == np.float64 or ip[K.IP_RULE] == K.RULE_QUEST or plan.epol[P_E8M0_SUB] != 0 \
             or ip[K.IP_ZERO_CODE] >= 0 or not _no_raise_codes(plan):
         return False
-    _, R, C = xc.shape
+    _, R, C = shape
     if R % ip[K.IP_TR] or C % ip[K.IP_TC]:
         return False  # partial tiles: the generic loop
     d = plan.fp[K.FP_D]
@@ -455,22 +477,29 @@ def _no_raise_codes(plan) -> bool:
     return min(codes) >= 0
 
 
-def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None) -> None:
+def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None, xform=None) -> None:
     """The bit-pattern loop on the float32/float16/bfloat16 chunk v, then the generic loop over the tiles it left
     (gathered, one call). tabs: KB.tables of the plan (made once per call). sr: (the chunk's random integers
     (1, r, C), width, recipe) for stochastic-ptx: the element codes are rounded with them, from the same element
-    values (KB.sr_tiles_f32; gathered tiles through fp4ref.encode, as the generic stochastic path does)."""
+    values (KB.sr_tiles_f32; gathered tiles through fp4ref.encode, as the generic stochastic path does).
+    xform: a _RowTransform with an rht mask, v then the untransformed chunk: the kernel transforms it."""
     ip = plan.ip
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     xin, bf16 = _bits_input(v)
-    # bfloat16 as int16: the kernel's amax and ladder loops then read the 16-bit patterns without widening them
-    KB.quantize_tiles_f32(xin.view(np.int16) if bf16 else xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp,
-                          plan.spol, plan.stab, tabs)
+    if xform is not None:
+        KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp, plan.spol, plan.stab, tabs,
+                              xform.rht, xform.dtype == _BF16)
+    else:
+        # bfloat16 as int16: the kernel's amax and ladder loops then read the 16-bit patterns without widening
+        KB.quantize_tiles_f32(xin.view(np.int16) if bf16 else xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp,
+                              plan.spol, plan.stab, tabs, -1, False)
     if sr is not None:
         KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, tabs)
     if not slow.any():
         return
+    if xform is not None:
+        v = xform.chunk(v)
     ti, tj = np.nonzero(slow[0])
     rows = (ti * tr)[:, None, None] + np.arange(tr)[None, :, None]
     cols = (tj * tc)[:, None, None] + np.arange(tc)[None, None, :]
@@ -538,7 +567,7 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     transformed here chunk by chunk by xform (see _row_transform)."""
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
     view = geo.view_of(a)
-    dt = a.dtype if xform is None else xform[0]
+    dt = a.dtype if xform is None else xform.dtype
     plan0 = resolve(rec, dt, geo.tile)
     ts = _S.TensorScale(1.0, 1.0, None, None)
     if rec.tensor_scale is not None:
@@ -573,15 +602,18 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     tabs = None
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views
-        v = view[b:b + 1, r0:r1, :] if xform is None else xform[1](view[b:b + 1, r0:r1, :])[0]
+        v = view[b:b + 1, r0:r1, :]
+        fused = xform is not None and xform.rht >= 0 and _bits_path(plan, dt, v.shape)
+        if xform is not None and not fused:
+            v = xform.chunk(v)
         cc = codes[b:b + 1, r0:r1]
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
-        if (not stochastic or srb is not None) and _bits_path(plan, v):
+        if (not stochastic or srb is not None) and _bits_path(plan, dt, v.shape):
             sr = None if srb is None else (srb[0][b:b + 1, r0:r1], srb[1], rec)
             if tabs is None:
                 tabs = KB.tables(plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol, plan.stab)
-            _quantize_bits(v, cc, sc, sv, plan, tabs, sr)
+            _quantize_bits(v, cc, sc, sv, plan, tabs, sr, xform if fused else None)
             continue
         vc = np.empty(v.shape, np.float64) if sr_chunks else vals[b:b + 1, r0:r1] if stochastic else vals
         K.quantize_tiles(_kernel_chunk(v), cc, vc, sc, sv, plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp,
@@ -658,7 +690,8 @@ def tensor_amax(x, recipe="ocp-mxfp4", axis: int = -1, **overrides) -> float:
     if xform is None:
         a, hint = _apply_transform(a, rec, axis)
     geo = _blocks.geometry(a.shape, axis, rec.blocks, rec.block, pad=rec.pad, tile_scales=rec.tile_scales)
-    m, nan = _amax(geo.view_of(a), geo, resolve(rec, a.dtype if xform is None else xform[0], geo.tile), hint, xform)
+    m, nan = _amax(geo.view_of(a), geo, resolve(rec, a.dtype if xform is None else xform.dtype, geo.tile), hint,
+                   xform)
     return float("nan") if nan else m
 
 

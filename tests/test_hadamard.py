@@ -724,3 +724,25 @@ def test_te_transform_amax_is_the_largest_output_magnitude(od, special):
         want = np.abs(y.astype(np.float64)).max()
     assert (math.isnan(amax) and math.isnan(want)) or amax == want
     assert H.transform_amax(x[:64], 16, 0, s, out_dtype=od, mode="te")[1] is None  # strided blocks: not computed
+    got = H.te_amax(x, H.te_sign_mask(s), od)  # the same amax without writing the outputs
+    assert (math.isnan(got) and math.isnan(want)) or got == want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
+@pytest.mark.parametrize("od", [np.float32, BF16])
+def test_te_amax_without_outputs_finds_the_largest_output_in_any_piece_and_work_unit(dtype, od):
+    # te_amax runs te_rows piece by piece (TE_PIECE elements) in 64 work units; the largest output is moved
+    # through the first, a middle and the last block, and numpy's max of the written outputs is the reference
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 70_000 // 16 * 16)).astype(dtype)
+    s = H.sign_vector(16, seed=4)
+    for at in (0, x.size // 2 + 5, x.size - 1):
+        xs = x.copy()
+        xs.reshape(-1)[at] = 1000.0
+        want = np.abs(H.hadamard(xs, 16, -1, s, out_dtype=od, mode="te").astype(np.float64)).max()
+        assert H.te_amax(xs, H.te_sign_mask(s), od) == want
+    assert H.te_sign_mask(H.sign_vector(16, mask=H.TE_WGRAD_SIGN_MASK)) == H.TE_WGRAD_SIGN_MASK
+    with pytest.raises(ValueError, match="out_dtype must be float32 or bfloat16"):
+        H.te_amax(x, 0, np.float16)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        H.te_amax(x[:, :40], 0, np.float32)

@@ -601,9 +601,10 @@ def test_dequantize_loop_equals_the_numpy_formulation_bit_for_bit(name):
 @pytest.mark.parametrize("special", [None, np.inf, np.nan])
 def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_output(monkeypatch, dtype, special,
                                                                                    chunked):
-    # te-nvfp4-rht reads its tensor amax from the RHT kernel; quantizing that kernel's output with te-nvfp4
-    # finds it with its own amax pass. chunked: the transform runs row chunk by row chunk (three of 16 rows),
-    # twice (amax, then codes), as for tensors above _WHOLE_TRANSFORM
+    # te-nvfp4-rht against te-nvfp4 on fp4ref.hadamard's output, which finds the amax with its own pass.
+    # float32 outputs: the quantize kernel transforms tile row by tile row, the amax from te_amax; bfloat16 ones:
+    # the whole tensor first (the RHT kernel finds the amax), or with chunked (as above _WHOLE_TRANSFORM) as
+    # float32 ones. chunked: row chunks of 16 rows (three)
     import importlib
     from fp4ref import hadamard as H
     if chunked:
@@ -625,10 +626,12 @@ def test_rht_recipe_taking_the_transform_amax_equals_quantizing_the_transform_ou
 
 
 @pytest.mark.parametrize("dtype", [np.float32, BF16, np.float16])
-@pytest.mark.parametrize("case", ["te-1d-3d-input", "exact-2d-tiles", "exact-bf16-out", "axis0", "per-block-signs"])
+@pytest.mark.parametrize("case", ["te-1d-3d-input", "te-2d-tiles", "exact-2d-tiles", "exact-bf16-out", "axis0",
+                                  "per-block-signs"])
 def test_row_chunked_transform_equals_transforming_the_whole_tensor_first(monkeypatch, dtype, case):
-    # quantize transforms row chunks into one reused buffer above _WHOLE_TRANSFORM (and tensor_amax always);
-    # the reference here is fp4ref.hadamard on the whole tensor, then the recipe without its transform
+    # quantize transforms row chunks into one reused buffer above _WHOLE_TRANSFORM (and tensor_amax always), and
+    # the te model tile row by tile row inside its kernel; the reference here is fp4ref.hadamard on the whole
+    # tensor, then the recipe without its transform
     import importlib
     from fp4ref import hadamard as H
     Q = importlib.import_module("fp4ref.quantize")
@@ -636,7 +639,9 @@ def test_row_chunked_transform_equals_transforming_the_whole_tensor_first(monkey
     monkeypatch.setattr(Q, "_CHUNK", 16 * 64)
     rng = np.random.default_rng(5)
     shape, axis, name, out, mode, signs = (4, 24, 64), -1, "te-nvfp4", "input", "te", H.sign_vector(16, seed=3)
-    if case == "exact-2d-tiles":
+    if case == "te-2d-tiles":  # the quantize kernel transforms 16-row tile rows
+        shape, name = (48, 64), "te-nvfp4-2d"
+    elif case == "exact-2d-tiles":
         shape, name, mode, out = (48, 64), "te-nvfp4-2d", "exact", "float32"
     elif case == "exact-bf16-out":
         name, mode, out = "ocp-mxfp4", "exact", "bfloat16"

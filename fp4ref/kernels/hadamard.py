@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bits import f32_as_u32, shl32, shr32, u32_as_f32, wide_vectors
+from .bits import f32_as_u32, prefetch, shl32, shr32, u32_as_f32, wide_vectors
 from .cast import bits32_at, widened
 
 INV_SQRT2 = 0.7071067811865476   # fl64(1/sqrt(2)) = 0x3FE6A09E667F3BCD, |error| < 2^-54
@@ -43,6 +43,7 @@ FLT_MAX = 3.4028234663852886e38
 CERT_NONE, CERT_EXACT, CERT_SPECIAL = 0, 1, 2
 CHUNK = 64                       # blocks per prange work unit; any value gives the same bits
 TE_RUN = 64                      # te_rows: blocks per run through its scratch arrays
+TE_PIECE = 16384                 # te_amax: elements per te_rows call (its scratch output stays in L2)
 IRR_MARGIN = 16                  # units of the float64 estimate's last place; its error is below 4 (round_irr)
 
 
@@ -615,6 +616,13 @@ def sign_bit(mask, k):
 H16 = np.array([[1.0 - 2.0 * (bin(i & j).count("1") & 1) for j in range(16)] for i in range(16)], np.float32)
 
 
+@njit(cache=True, inline="always")
+def _bf16_out(u):
+    """float32 pattern u rounded to the nearest bfloat16 pattern, ties to even; NaN -> the canonical NaN."""
+    h = np.uint32((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16)
+    return np.uint32(0x7FC0) if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else h
+
+
 @njit(cache=True, fastmath={"contract"})
 def te_rows(xs, bf16, mi, mo, to_bf16, o32, o16):
     """te_block for the consecutive 16-blocks of xs (unit stride, one matrix; bit patterns as te_block's x) into
@@ -626,8 +634,9 @@ def te_rows(xs, bf16, mi, mo, to_bf16, o32, o16):
     (no transpose). Under contract each q_i * H16[i, j] + sum becomes one fused multiply-add, which rounds as
     the addition of +-q_i does because the product is exact. A column sign negates the sum: negating every term
     negates every partial sum, except that an exact zero is +0 either way (a sum from +0.0 is never -0), so a
-    negated zero is put back to +0. Returns the largest magnitude bit pattern of the outputs as written
-    (bfloat16 outputs widened): the tensor amax that block quantization needs next."""
+    negated zero is put back to +0. to_bf16 with an empty o16: the bfloat16 outputs widened into o32 (block
+    quantization's float32 rows). Returns the largest magnitude bit pattern of the outputs as written (bfloat16
+    outputs widened): the tensor amax that block quantization needs next."""
     wide_vectors()
     nb = xs.size // 16
     U = np.empty(TE_RUN * 16, np.uint32)
@@ -641,6 +650,7 @@ def te_rows(xs, bf16, mi, mo, to_bf16, o32, o16):
         for k in range(nr * 16):
             X[k] = u32_as_f32(np.uint32(xw[k] ^ sign_bit(mi, k))) * np.float32(0.25)
         for b in range(nr):
+            prefetch(xs, e0 + (TE_RUN + b) * 16)  # the next run's line of this block, to overlap its DRAM read
             q0, q1, q2, q3 = X[b * 16], X[b * 16 + 1], X[b * 16 + 2], X[b * 16 + 3]
             q4, q5, q6, q7 = X[b * 16 + 4], X[b * 16 + 5], X[b * 16 + 6], X[b * 16 + 7]
             q8, q9, q10, q11 = X[b * 16 + 8], X[b * 16 + 9], X[b * 16 + 10], X[b * 16 + 11]
@@ -656,12 +666,16 @@ def te_rows(xs, bf16, mi, mo, to_bf16, o32, o16):
                 u = np.uint32(f32_as_u32(S[k]) ^ sign_bit(mo, k))
                 S[k] = u32_as_f32(u if u != np.uint32(0x80000000) else np.uint32(0))
         # NaN -> the canonical NaN, decided on the bits (a float compare-and-select measured 2x slower)
-        if to_bf16:
+        if to_bf16 and o16.size == 0:  # widened: the bfloat16 outputs as float32 patterns in o32
+            o = o32[e0:e0 + nr * 16]
+            for k in range(nr * 16):
+                h = shl32(_bf16_out(f32_as_u32(S[k])), 16)
+                o[k] = u32_as_f32(h)
+                m = max(m, h & np.uint32(0x7FFFFFFF))
+        elif to_bf16:
             o = o16[e0:e0 + nr * 16]
             for k in range(nr * 16):
-                u = f32_as_u32(S[k])
-                h = (u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16
-                h = np.uint32(0x7FC0) if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else h
+                h = _bf16_out(f32_as_u32(S[k]))
                 o[k] = h
                 m = max(m, (h << 16) & np.uint32(0x7FFFFFFF))
         else:
@@ -714,6 +728,26 @@ def transform_te(x, bf16, pre, m, post, sg, H, inverse, to_bf16, o32, o16):
                     te_matrix(B, H, sg, row * post + c, inverse)
                 te_block(x, bf16, row * 16 * post + c, post, B, to_bf16, o32, o16, acc)
     return -1
+
+
+@njit(cache=True, parallel=True)
+def te_amax(x, bf16, mi, to_bf16):
+    """te_rows' largest output magnitude pattern over the contiguous 16-blocks of the flat bit patterns x (row
+    sign mask mi, the forward transform), the outputs written only into a scratch run that stays in cache: the
+    tensor amax of a transform that block quantization then applies again tile row by tile row."""
+    rows = x.size // 16
+    nu = min(64, rows)
+    part = np.zeros(max(nu, 1), np.int64)
+    for u in prange(nu):
+        o32 = np.empty(0 if to_bf16 else TE_PIECE, np.float32)
+        o16 = np.empty(TE_PIECE if to_bf16 else 0, np.uint16)
+        e1 = (u + 1) * rows // nu * 16
+        m = np.int64(0)
+        for e0 in range(u * rows // nu * 16, e1, TE_PIECE):
+            n = min(e1 - e0, TE_PIECE)
+            m = max(m, np.int64(te_rows(x[e0:e0 + n], bf16, mi, np.uint32(0), to_bf16, o32[:n], o16[:n])))
+        part[u] = m
+    return part.max()
 
 
 @njit(cache=True)

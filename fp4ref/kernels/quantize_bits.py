@@ -24,6 +24,7 @@ from numba.extending import overload
 
 from .bits import f32_as_u32, f64_as_u64, prefetch, u32_as_f32, u64_as_f64, wide_vectors
 from .cast import bits32_params, encode_bits32, encode_one, int32_params, widen_run
+from .hadamard import te_rows
 from .stochastic import _ptx32_code
 from .quantize import (EE_DIV, EE_EXACT, EE_JAX, EE_JAX_RCP, EE_PAPER, EE_RCP_RCP, EXP_BITS, FP_D, FP_G, FP_M,
                        FP_ZERO_AMAX, IP_EEXPR, IP_EMBITS, IP_EXP, IP_FLOOR_ON, IP_RULE, IP_SCALE_FP32,
@@ -248,6 +249,30 @@ def _tile_row_impl(xin, b, r0, tr, w, bf16):
             widen_run(xin[b, r0 + i], w[i], bf16)
         return w
     return widen
+
+
+def source_rows(xin, b, r0, tr, w, bf16, rht, rht_bf16, o16):
+    """tile_row, or with rht >= 0 the RHT16 te model of those rows (kernels.hadamard.te_rows, row sign mask rht:
+    the forward transform) as float32 bit patterns in w (tr, C), rounded to bfloat16 first if rht_bf16 (o16: an
+    empty uint16 array, so that te_rows writes them widened). Transformed a tile row at a time, the rows stay in
+    cache for the ladders, where a transformed tensor would be written out and read back. int16 (bfloat16 read
+    natively) input is never transformed: the caller passes 16-bit input to a transform as uint16. Jitted code
+    only."""
+    raise NotImplementedError("source_rows is compiled into jitted callers only")
+
+
+@overload(source_rows, inline="always")
+def _source_rows_impl(xin, b, r0, tr, w, bf16, rht, rht_bf16, o16):
+    if xin.dtype == types.int16:
+        return lambda xin, b, r0, tr, w, bf16, rht, rht_bf16, o16: tile_row(xin, b, r0, tr, w, bf16)
+
+    def rows(xin, b, r0, tr, w, bf16, rht, rht_bf16, o16):
+        if rht < 0:
+            return tile_row(xin, b, r0, tr, w, bf16)
+        for i in range(tr):
+            te_rows(xin[b, r0 + i], bf16, np.uint32(rht), np.uint32(0), rht_bf16, w[i].view(np.float32), o16)
+        return w[:tr]
+    return rows
 
 
 @njit(cache=True, inline="always")
@@ -798,7 +823,7 @@ def unpack(T):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, stab, T):
+def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, stab, T, rht, rht_bf16):
     """Quantize the (B, R, C) floats whose bit patterns are xin (uint32: float32; int16: bfloat16, whose amax and
     ladder loops read the 16-bit patterns; uint16: float16, or bfloat16 if bf16, widened a tile row at a time;
     R, C multiples of the tile) where no special case arises; set
@@ -807,7 +832,8 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
     (their scale has a code: its value is stab[code]). The tiles' amaxes are computed here, not kept from the
     tensor-amax pass: that pass also brings the row into cache before the ladders read it (with kept amaxes the
     ladder loop took the cache misses: te-nvfp4 fp32 4096^2 23 vs 10 ms on a Xeon, a small gain on Zen 4).
-    T: tables() of the plan (ip, fp, the element and scale formats and policies, stab)."""
+    T: tables() of the plan (ip, fp, the element and scale formats and policies, stab). rht, rht_bf16: quantize
+    the RHT16 te model of xin instead (see source_rows)."""
     B, R, C = xin.shape
     tr = ip[IP_TR]
     tc = ip[IP_TC]
@@ -829,13 +855,14 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
         mr = np.empty(ntc if tr > 1 else 0, np.uint32)
         tmp = np.empty(C // 4, np.uint32)
         tl = np.empty(ntc, np.int64)
-        w = np.empty((tr if xin.itemsize == 2 else 0, C), np.uint32)
+        w = np.empty((tr if xin.itemsize == 2 or rht >= 0 else 0, C), np.uint32)
+        o16 = np.empty(0, np.uint16)
         hi = (ch + 1) * ntask // nch
         for task in range(ch * ntask // nch, hi):
             b = task // ntr
             ti = task % ntr
             r0 = ti * tr
-            rows = tile_row(xin, b, r0, tr, w, bf16)
+            rows = source_rows(xin, b, r0, tr, w, bf16, rht, rht_bf16, o16)
             crow = codes[b, r0:r0 + tr]
             for s0 in range(0, ntc, spt):
                 s1 = min(ntc, s0 + spt)
