@@ -362,8 +362,8 @@ def _amax(view, geo, plan, hint=None, xform=None) -> tuple[float, bool]:
     for b, r0, r1 in _row_chunks(geo):
         v = view[b:b + 1, r0:r1, :]
         if xform is not None:
-            h = xform.amax(v)
-            if simple and h is not None and np.isfinite(h):
+            h = xform.amax(v) if simple else None
+            if h is not None and np.isfinite(h):
                 m = max(m, h)
                 continue
             v = xform.chunk(v)
@@ -487,13 +487,12 @@ def _quantize_bits(v, cc, sc, sv, plan, tabs, sr=None, xform=None) -> None:
     tr, tc = int(ip[K.IP_TR]), int(ip[K.IP_TC])
     slow = np.zeros(sc.shape, np.uint8)
     xin, bf16 = _bits_input(v)
-    if xform is not None:
-        KB.quantize_tiles_f32(xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp, plan.spol, plan.stab, tabs,
-                              xform.rht, xform.dtype == _BF16)
-    else:
-        # bfloat16 as int16: the kernel's amax and ladder loops then read the 16-bit patterns without widening
-        KB.quantize_tiles_f32(xin.view(np.int16) if bf16 else xin, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp,
-                              plan.spol, plan.stab, tabs, -1, False)
+    # bfloat16 as int16: the kernel's amax and ladder loops then read the 16-bit patterns without widening them
+    # (not as a transform's input: the transformed rows are float32 patterns)
+    xk = xin.view(np.int16) if bf16 and xform is None else xin
+    rht, rht_bf16 = (-1, False) if xform is None else (xform.rht, xform.dtype == _BF16)
+    KB.quantize_tiles_f32(xk, bf16, cc, sc, sv, slow, ip, plan.fp, plan.sfp, plan.spol, plan.stab, tabs, rht,
+                          rht_bf16)
     if sr is not None:
         KB.sr_tiles_f32(xin, bf16, sr[0], sr[1], cc, sc, sv, slow, ip, plan.fp, tabs)
     if not slow.any():
@@ -603,13 +602,14 @@ def _run(a: np.ndarray, rec, axis: int, global_amax=None, rbits=None, sr_chunks=
     for b, r0, r1 in _row_chunks(geo):
         # the kernels write straight into the outputs: these slices are contiguous views
         v = view[b:b + 1, r0:r1, :]
-        fused = xform is not None and xform.rht >= 0 and _bits_path(plan, dt, v.shape)
+        bits = _bits_path(plan, dt, v.shape)  # a transform keeps the shape
+        fused = xform is not None and xform.rht >= 0 and bits
         if xform is not None and not fused:
             v = xform.chunk(v)
         cc = codes[b:b + 1, r0:r1]
         t0, t1 = r0 // tr, -(-r1 // tr)
         sc, sv = scode[b:b + 1, t0:t1], sval[b:b + 1, t0:t1]
-        if (not stochastic or srb is not None) and _bits_path(plan, dt, v.shape):
+        if (not stochastic or srb is not None) and bits:
             sr = None if srb is None else (srb[0][b:b + 1, r0:r1], srb[1], rec)
             if tabs is None:
                 tabs = KB.tables(plan.ip, plan.fp, plan.efp, plan.epol, plan.sfp, plan.spol, plan.stab)
