@@ -23,6 +23,8 @@ from fp4ref.kernels.cast import bits32_params, encode_one
 from fp4ref.kernels import quantize_bits as KB
 from fp4ref.kernels import stochastic as KS_
 from fp4ref.kernels.quantize_bits import K_RANGE, encode_bits32_scaled
+from fp4ref.exact.cast import bits_encode, bits_params, split_f32
+from fp4ref.kernels.bits import u32_as_f32
 
 Q = importlib.import_module("fp4ref.quantize")  # the module (fp4ref.quantize is the function)
 
@@ -287,6 +289,54 @@ def test_ladder_gives_the_tile_encoders_code_for_every_shift_and_float32_express
         assert taken == 2 * (len(LADDER_KS) + len(LADDER_FORMS))  # E2M1's symmetric modes always get ladders
 
 
+# E2M1 by arithmetic (e2m1_rne_code): against the integer reference here on edge and strided patterns, on every
+# float32 in tests/exhaustive; e2m1_fast_q must accept only the policies it was proven for.
+@njit(parallel=True)  # no cache, as _scaled_pairs
+def e2m1_arith_mismatches(lo, hi, step, zn, q, tpos, tneg, first):
+    """Mismatches of e2m1_rne_code against the integer reference on the float32 patterns lo, lo+step, ... < hi
+    (NaN skipped: a product of finite operands is never NaN)."""
+    bad = 0
+    for i in prange((hi - lo + step - 1) // step):
+        b = np.uint32(lo + i * step)
+        neg, is_nan, is_inf, sig, ex, lg = split_f32(b)
+        if is_nan:
+            continue
+        if KB.e2m1_rne_code(u32_as_f32(b), zn) != bits_encode(neg, is_nan, is_inf, sig, ex, q, tpos, tneg, lg):
+            bad += 1
+            first[0] = b
+    return bad
+
+
+@pytest.mark.parametrize("neg_zero, zn", [("keep", 8), ("positive", 0)])
+def test_e2m1_arithmetic_code_equals_the_integer_reference_on_edge_and_strided_patterns(neg_zero, zn):
+    q, tpos, tneg = bits_params("e2m1", "nearest-even", neg_zero=neg_zero)
+    first = np.full(1, -1, np.int64)
+    edges = _patterns(11)
+    ref = np.array([bits_encode(*split_f32(np.uint32(b))[:5], q, tpos, tneg) for b in edges])
+    got = np.array([KB.e2m1_rne_code(np.uint32(b).view(np.float32), zn) for b in edges])
+    np.testing.assert_array_equal(got, ref)
+    # every 4099th pattern and every pattern of the binades around E2M1's range (2^-3 .. 2^4), both signs
+    for lo, hi, step in ((0, 1 << 32, 4099), (0x3E000000, 0x41800000, 1), (0xBE000000, 0xC1800000, 1)):
+        bad = e2m1_arith_mismatches(lo, hi, step, zn, q, tpos, tneg, first)
+        assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
+
+
+def test_e2m1_fast_q_accepts_only_nearest_even_saturating_e2m1_and_the_recipes_that_use_it():
+    taken = set()
+    for fmt in FOUR_BIT:
+        for mode in MODES:
+            for neg_zero in ("keep", "positive"):
+                fp, pol = cast_params(fmt, mode, neg_zero=neg_zero)
+                if KB.e2m1_fast_q(bits32_params(fp, pol)):
+                    taken.add((fmt, mode, neg_zero))
+    assert taken == {("e2m1", "nearest-even", "keep"), ("e2m1", "nearest-even", "positive")}
+    arith = {name: bucket_plan(name, 1.0 if recipes.get(name).tensor_scale else None)[1][-2][4] == KB.E2M1_ARITH
+             for name in ("te-nvfp4", "jax-nvfp4", "torchao-nvfp4", "ocp-mxfp4", "torchao-mxfp4-ceil")}
+    # float32 products take it; the exact x·2^-k (OCP) and divisions by the scale (torchao MX) keep ladders
+    assert arith == {"te-nvfp4": True, "jax-nvfp4": True, "torchao-nvfp4": True, "ocp-mxfp4": False,
+                     "torchao-mxfp4-ceil": False}
+
+
 # Amax bucket tables: the table code of a tile (scale code with a ladder, else -1) by two lookups on its amax bits
 # against the scalar rule it stands for, on every bucket's edges and thresholds and on random patterns here, and
 # on every 2^31 magnitude pattern in tests/exhaustive.
@@ -316,7 +366,7 @@ def bucket_plan(name, gamax):
 def bucket_mismatches(ms, ip, T):
     """(mismatches, first mismatching pattern) of the bucket lookup against _table_code/_ratio_code on ms."""
     (q, qs, tok, tk, top, ta1, ta2, lad, lok, lo32, lnx, lna, lnm, rule, pow2, ptab, sop, sc1, sc2, tabled, tb0,
-     tb1, tbt, shape) = KB.unpack(T)
+     tb1, tbt, shape, zn) = KB.unpack(T)
     bad = 0
     first = np.int64(-1)
     for i in prange(ms.size):

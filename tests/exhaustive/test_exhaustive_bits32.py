@@ -4,9 +4,10 @@ fp4ref.encode uses for float32/float16/bfloat16 inputs) against the integer refe
 The same cases as test_exhaustive_float32.py (which sweeps the float64 loop, encode_one): every format under
 nearest-even, every mode for E2M1, FP4REF_EXHAUSTIVE=all for every format × mode; plus the policies that
 only this loop implements branch-free (negative='abs', e8m0_subnormal='up', overflow to NaN/Inf).
-The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED, and its ladders (the 4-bit
-element codes of a tile as threshold counts) for the tile forms in LADDERS, and its amax bucket tables (a tile's
-scale code by two lookups) for every magnitude pattern in the cases of test_quantize_bits.BUCKET_CASES.
+The quantize loop's scaled encoder (x·2^-k) is swept for the shifts in SCALED, its ladders (the 4-bit element
+codes of a tile as threshold counts) for the tile forms in LADDERS, its E2M1 arithmetic code (e2m1_rne_code)
+under both -0 policies, and its amax bucket tables (a tile's scale code by two lookups) for every magnitude
+pattern in the cases of test_quantize_bits.BUCKET_CASES.
 """
 import os
 
@@ -22,7 +23,8 @@ from fp4ref.kernels.cast import bits32_params, encode_bits32
 from fp4ref.kernels import quantize_bits as KB
 from fp4ref.kernels.bits import f32_as_u32, u32_as_f32
 from fp4ref.kernels.quantize_bits import encode_bits32_scaled
-from test_quantize_bits import BUCKET_CASES, bucket_mismatches, bucket_plan  # tests/ is on the path (conftest)
+from test_quantize_bits import (BUCKET_CASES, bucket_mismatches, bucket_plan,  # tests/ is on the path (conftest)
+                               e2m1_arith_mismatches)
 
 pytestmark = pytest.mark.exhaustive
 
@@ -154,3 +156,12 @@ def test_all_amax_patterns_bucket_tables_give_the_scalar_table_code(name, gamax)
     for lo in range(0, 1 << 31, 1 << 27):
         bad, first = bucket_mismatches(np.arange(lo, lo + (1 << 27), dtype=np.uint32), ip, T)
         assert bad == 0, f"{bad} mismatches, first at amax bits {first:#x}"
+
+
+@pytest.mark.parametrize("neg_zero, zn", [("keep", 8), ("positive", 0)])
+def test_all_float32_inputs_e2m1_arithmetic_code_equals_the_integer_reference(neg_zero, zn):
+    """kernels.quantize_bits.e2m1_rne_code (laddered tiles' codes where the element value is a float32 product)
+    on every float32 but NaN, under both -0 policies that e2m1_fast_q accepts."""
+    first = np.full(1, -1, np.int64)
+    bad = e2m1_arith_mismatches(0, 1 << 32, 1, zn, *bits_params("e2m1", "nearest-even", neg_zero=neg_zero), first)
+    assert bad == 0, f"{bad} mismatches, e.g. float32 bits 0x{int(first[0]):08X}"
