@@ -643,7 +643,7 @@ def _coded_tiles(ms, tl, scode, b0, b1, bt):
 
 
 @njit(cache=True, inline="always")
-def _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf, ta1, ta2, zn):
+def _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf):
     line = 64 // nxt.itemsize
     for i in range(rows.shape[0]):
         v = rows[i][c0:]
@@ -656,30 +656,28 @@ def _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, np
             c = tl[tj]
             if c >= 0:
                 if tc == 32:
-                    _tile_codes(v, out, tj * 32, 32, c, lad, o, nx, na, nm, shape, ta1, ta2, zn)
+                    _run_ladder(v, out, tj * 32, 32, lad[c], o, nx, na, nm, shape)
                 elif tc == 16:
-                    _tile_codes(v, out, tj * 16, 16, c, lad, o, nx, na, nm, shape, ta1, ta2, zn)
+                    _run_ladder(v, out, tj * 16, 16, lad[c], o, nx, na, nm, shape)
                 else:
-                    _tile_codes(v, out, tj * tc, tc, c, lad, o, nx, na, nm, shape, ta1, ta2, zn)
+                    _run_ladder(v, out, tj * tc, tc, lad[c], o, nx, na, nm, shape)
 
 
 @njit(cache=True)
-def _ladder_rows(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf, ta1, ta2, zn):
+def _ladder_rows(rows, crow, c0, tc, tl, lad, o, nx, na, nm, shape, nxt, n0, npf):
     """The element codes of the tiles tj of one tile row (from column c0 on) with tl[tj] >= 0 (their scale code)
-    by their ladders (shape: the largest ladder_shape of the ladders in lad that a tile can take), or with shape
-    E2M1_ARITH by e2m1_rne_code on (x · ta1[c]) · ta2[c] with -0 code zn. A function of its own: inside the tile
-    loop the per-tile scalar work around it measured more than the elements. nxt: the rows of the strip that
-    follows (its npf tiles from column n0), prefetched a tile at a time so that their DRAM reads overlap these
-    ladders (te-nvfp4 fp32 16384^2 kernel 115 -> 84-90 ms, ocp-mxfp4 91 -> 66-72 ms on a 2-core Xeon)."""
+    by their ladders (shape: the largest ladder_shape of the ladders in lad that a tile can take). A function of
+    its own: inside the tile loop the per-tile scalar work around it measured more than the elements. nxt: the
+    rows of the strip that follows (its npf tiles from column n0), prefetched a tile at a time so that their DRAM
+    reads overlap these ladders (te-nvfp4 fp32 16384^2 kernel 115 -> 84-90 ms, ocp-mxfp4 91 -> 66-72 ms on a
+    2-core Xeon)."""
     wide_vectors()
     if shape == SHORT:
-        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, SHORT, nxt, n0, npf, ta1, ta2, zn)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, SHORT, nxt, n0, npf)
     elif shape == NO_T8:
-        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, NO_T8, nxt, n0, npf, ta1, ta2, zn)
-    elif shape == FULL:
-        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, FULL, nxt, n0, npf, ta1, ta2, zn)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, NO_T8, nxt, n0, npf)
     else:
-        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, E2M1_ARITH, nxt, n0, npf, ta1, ta2, zn)
+        _ladder_tiles(rows, crow, c0, tc, tl, lad, o, nx, na, nm, FULL, nxt, n0, npf)
 
 
 # E2M1 by arithmetic. Where the element format is E2M1 rounded to nearest even with saturation (q matches
@@ -727,14 +725,29 @@ def _run_e2m1(v, out, j0, n, a1, a2, zn):
         out[j0 + j] = e2m1_rne_code((as_float32(v[j0 + j]) * a1) * a2, zn)
 
 
-@njit(cache=True, inline="always")
-def _tile_codes(v, out, j0, n, c, lad, o, nx, na, nm, shape, ta1, ta2, zn):
-    """The codes of one tile row's run with scale code c: its ladder, or e2m1_rne_code (shape E2M1_ARITH, a
-    constant at the call site)."""
-    if shape == E2M1_ARITH:
-        _run_e2m1(v, out, j0, n, ta1[c], ta2[c], zn)
-    else:
-        _run_ladder(v, out, j0, n, lad[c], o, nx, na, nm, shape)
+@njit(cache=True)
+def _e2m1_rows(rows, crow, c0, tc, tl, ta1, ta2, zn, nxt, n0, npf):
+    """_ladder_rows for shape E2M1_ARITH: the tiles tj with tl[tj] >= 0 (scale code c) take e2m1_rne_code of
+    (x · ta1[c]) · ta2[c] with -0 code zn, and the next strip is prefetched the same way. A loop of its own:
+    as a fourth branch of _ladder_tiles both loops measured ~1.7x slower (Zen 4)."""
+    wide_vectors()
+    line = 64 // nxt.itemsize
+    for i in range(rows.shape[0]):
+        v = rows[i][c0:]
+        out = crow[i][c0:]
+        pn = nxt[i][n0:]
+        for tj in range(tl.size):
+            if tj < npf:
+                for e in range(0, tc, line):
+                    prefetch(pn, tj * tc + e)
+            c = tl[tj]
+            if c >= 0:
+                if tc == 16:
+                    _run_e2m1(v, out, tj * 16, 16, ta1[c], ta2[c], zn)
+                elif tc == 32:
+                    _run_e2m1(v, out, tj * 32, 32, ta1[c], ta2[c], zn)
+                else:
+                    _run_e2m1(v, out, tj * tc, tc, ta1[c], ta2[c], zn)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1009,8 +1022,11 @@ def quantize_tiles_f32(xin, bf16, codes, scode, sval, slow, ip, fp, sfp, spol, s
                 nt = task if s1 < ntc or task + 1 == hi else task + 1
                 nr = (nt % ntr) * tr
                 n1 = s1 if s1 < ntc else 0
-                _ladder_rows(rows, crow, s0 * tc, tc, tls, lad_n, lo32, lnx, lna, lnm, shape,
-                             xin[nt // ntr, nr:nr + tr], n1 * tc, min(ntc, n1 + spt) - n1, ta1, ta2, zn)
+                nxt, npf = xin[nt // ntr, nr:nr + tr], min(ntc, n1 + spt) - n1
+                if shape == E2M1_ARITH:
+                    _e2m1_rows(rows, crow, s0 * tc, tc, tls, ta1, ta2, zn, nxt, n1 * tc, npf)
+                else:
+                    _ladder_rows(rows, crow, s0 * tc, tc, tls, lad_n, lo32, lnx, lna, lnm, shape, nxt, n1 * tc, npf)
 
 
 @njit(cache=True, inline="always")
